@@ -1,0 +1,1 @@
+"""How people use ragsearch: settings, wiring, the CLI (and later the JSON API and the UI)."""

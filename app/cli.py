@@ -1,0 +1,325 @@
+"""The `ragsearch` command: ingest, search, eval, indexes, datasets, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from app.logs import configure_logging
+from app.services import make_backend, make_embedder, make_retriever, open_or_create_index
+from app.settings import Settings, get_settings
+from eval.data import load_split
+from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
+from eval.metrics import DEFAULT_MEASURES
+from ingest.datasets import download_dataset, local_dataset
+from ingest.pipeline import IngestReport, ingest_records
+from ingest.readers import corpus_file, read_source
+from retrieval.errors import InvalidInputError, RagsearchError
+from retrieval.searcher import FIRST_STAGE_MODES, check_mode
+from retrieval.types import Candidate, Vector
+
+app = typer.Typer(help="ragsearch: retrieval-augmented search with evaluation.", no_args_is_help=True)
+indexes_app = typer.Typer(help="List, describe and drop indexes.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Get public BEIR datasets.", no_args_is_help=True)
+app.add_typer(indexes_app, name="indexes")
+app.add_typer(datasets_app, name="datasets")
+
+out = Console()
+err = Console(stderr=True)
+
+IndexOpt = Annotated[str, typer.Option("--index", "-i", help="index name")]
+
+
+def settings() -> Settings:
+    s = get_settings()
+    configure_logging(s.log_level)
+    return s
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal and total is None,
+    ) as progress:
+        progress.add_task(description, total=total, rate="")
+        yield progress
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def do_ingest(path: Path, index_name: str, s: Settings, batch_size: int) -> IngestReport:
+    corpus = corpus_file(path)
+    backend = make_backend(s)
+    embedder = make_embedder(s)
+    index = open_or_create_index(backend, index_name, embedder, s)
+    try:
+        with progress_bar(f"ingest {corpus.name} -> {index_name}", count_lines(corpus)) as bar:
+            task = bar.task_ids[0]
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+                t = bar.tasks[0]
+                if t.elapsed:
+                    bar.update(task, rate=f"{t.completed / t.elapsed:.0f} passages/s")
+
+            return ingest_records(read_source(path), index, embedder, batch_size=batch_size, progress=advance)
+    finally:
+        index.close()
+
+
+def print_ingest_report(report: IngestReport, index_name: str) -> None:
+    out.print(
+        f"index {index_name}: added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"failed {len(report.failed)} ({report.embedded} embedded in {report.seconds:.1f}s, "
+        f"{report.passages_per_second:.0f} passages/s)"
+    )
+    for e in report.failed[:50]:
+        sys.stderr.write(f"skipped {e}\n")
+    if len(report.failed) > 50:
+        sys.stderr.write(f"... and {len(report.failed) - 50} more skipped lines\n")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="a BEIR folder (with corpus.jsonl) or a JSONL file")],
+    index: IndexOpt = "default",
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="passages per write")] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Ingest passages; unchanged ones are skipped, malformed lines reported and skipped."""
+    s = settings()
+    report = do_ingest(path, index, s, batch_size)
+    if as_json:
+        out.print_json(json.dumps({"index": index, **report.to_dict()}))
+    else:
+        print_ingest_report(report, index)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="the query")],
+    index: IndexOpt = "default",
+    mode: Annotated[str, typer.Option(help=f"one of {', '.join(FIRST_STAGE_MODES)}")] = "hybrid",
+    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Search an index and print the top passages with every first-stage score."""
+    s = settings()
+    check_mode(mode)
+    idx = make_backend(s).open(index)
+    try:
+        retriever = make_retriever(idx, make_embedder(s), s)
+        result = retriever.search(text, mode=mode, k=k)
+        passages = {p.id: p for p in idx.get([h.id for h in result.hits])}
+    finally:
+        idx.close()
+    if as_json:
+        hits = []
+        for rank, h in enumerate(result.hits, start=1):
+            p = passages.get(h.id)
+            hits.append(
+                {"rank": rank, **h.to_dict(), "title": p.title if p else "", "text": p.text if p else ""}
+            )
+        payload = {"query": text, "mode": mode, "k": k, "timings_ms": result.timings_ms, "hits": hits}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"{mode} results for {text!r} ({result.timings_ms['total_ms']:.1f} ms)")
+    for col in ("#", "id", "score", "bm25", "dense", "title"):
+        table.add_column(col)
+    for rank, h in enumerate(result.hits, start=1):
+        p = passages.get(h.id)
+        table.add_row(
+            str(rank),
+            h.id,
+            f"{h.score:.4f}",
+            "" if h.bm25_score is None else f"{h.bm25_score:.3f} (#{h.bm25_rank})",
+            "" if h.dense_score is None else f"{h.dense_score:.3f} (#{h.dense_rank})",
+            (p.title if p else "")[:60],
+        )
+    out.print(table)
+
+
+def do_eval(
+    dataset_dir: Path,
+    index_name: str,
+    split_name: str,
+    systems: list[str],
+    s: Settings,
+    runs_dir: Path | None,
+) -> EvalReport:
+    for system in systems:
+        check_mode(system)
+    split = load_split(dataset_dir, split_name)
+    idx = make_backend(s).open(index_name)
+    try:
+        retriever = make_retriever(idx, make_embedder(s), s)
+        qids = list(split.queries)
+        vectors = dict(zip(qids, retriever.encode([split.queries[q] for q in qids]), strict=True))
+        depth = 100
+        runs = {}
+        for system in systems:
+            with progress_bar(f"eval {system}", len(qids)) as bar:
+
+                def rank(text: str, vec: Vector, mode: str = system) -> list[Candidate]:
+                    return retriever.search(text, mode=mode, k=depth, query_vector=vec).hits
+
+                runs[system] = run_system(
+                    rank, split.queries, vectors, lambda n: bar.advance(bar.task_ids[0], n)
+                )
+    finally:
+        idx.close()
+    if runs_dir:
+        save_runs(runs, runs_dir, split.dataset, split.split)
+    return compare_systems(split, runs, DEFAULT_MEASURES)
+
+
+def print_eval(report: EvalReport) -> None:
+    table = Table(title=f"{report.dataset} / {report.split}: {report.n_queries} judged queries")
+    table.add_column("system")
+    for m in report.measures:
+        table.add_column(m, justify="right")
+    table.add_column(f"p vs {next(iter(report.systems))} ({report.measures[0]})", justify="right")
+    for name, r in report.systems.items():
+        table.add_row(
+            name,
+            *(f"{r.means[m]:.4f}" for m in report.measures),
+            "" if r.p_value is None else f"{r.p_value:.4f}",
+        )
+    out.print(table)
+
+
+def parse_systems(systems: str) -> list[str]:
+    names = [x.strip() for x in systems.split(",") if x.strip()]
+    if not names:
+        raise InvalidInputError("--systems is empty: name at least one of " + ", ".join(FIRST_STAGE_MODES))
+    return names
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split to evaluate on")] = "test",
+    systems: Annotated[str, typer.Option(help="comma-separated systems; the first is the baseline")] = (
+        "bm25,dense,hybrid"
+    ),
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
+    runs: Annotated[Path | None, typer.Option(help="write TREC run files into this folder")] = None,
+) -> None:
+    """Evaluate systems on judged queries: nDCG@10, R@100, RR@10 and a paired t-test against the first."""
+    s = settings()
+    report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs)
+    print_eval(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+@app.command()
+def demo(
+    dataset: Annotated[str, typer.Option(help="BEIR dataset name")] = "scifact",
+    index: Annotated[str | None, typer.Option(help="index name (default: the dataset name)")] = None,
+) -> None:
+    """The quick start: get SciFact, ingest it into the embedded index, evaluate bm25, dense and hybrid."""
+    s = settings()
+    path = local_dataset(s.data_dir, dataset) or local_dataset(s.home / "datasets", dataset)
+    if path is None:
+        path = get_dataset(dataset, s)
+    name = index or dataset
+    print_ingest_report(do_ingest(path, name, s, 256), name)
+    report = do_eval(path, name, "test", list(FIRST_STAGE_MODES), s, s.home / "runs")
+    print_eval(report)
+    (s.home / "eval").mkdir(parents=True, exist_ok=True)
+    (s.home / "eval" / f"{dataset}.test.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+def get_dataset(name: str, s: Settings, dest: Path | None = None) -> Path:
+    target = dest or s.home / "datasets"
+    with progress_bar(f"download {name}", None) as bar:
+        return download_dataset(
+            name,
+            target,
+            s.datasets_url,
+            lambda done, total: bar.update(bar.task_ids[0], completed=done, total=total),
+        )
+
+
+@datasets_app.command("get")
+def datasets_get(
+    name: Annotated[str, typer.Argument(help="BEIR dataset name, e.g. scifact")],
+    dest: Annotated[
+        Path | None, typer.Option(help="folder to unpack into (default: <home>/datasets)")
+    ] = None,
+) -> None:
+    """Use the copy under RAGSEARCH_DATA_DIR if it has one; otherwise download the public BEIR archive."""
+    s = settings()
+    local = local_dataset(s.data_dir, name)
+    if local is not None and dest is None:
+        out.print(f"{name}: using the local copy at {local}")
+        return
+    path = get_dataset(name, s, dest)
+    out.print(f"{name}: ready at {path}")
+
+
+@indexes_app.command("list")
+def indexes_list() -> None:
+    s = settings()
+    for name in make_backend(s).list():
+        out.print(name)
+
+
+@indexes_app.command("info")
+def indexes_info(name: Annotated[str, typer.Argument()]) -> None:
+    s = settings()
+    sys.stdout.write(json.dumps(make_backend(s).describe(name), indent=2) + "\n")
+
+
+@indexes_app.command("drop")
+def indexes_drop(
+    name: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+) -> None:
+    s = settings()
+    if not yes:
+        typer.confirm(f"drop index {name!r} and everything in it?", abort=True)
+    make_backend(s).drop(name)
+    out.print(f"dropped {name}")
+
+
+def main() -> None:
+    try:
+        app()
+    except RagsearchError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)

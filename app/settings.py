@@ -1,0 +1,120 @@
+"""One validated settings object, read from `RAGSEARCH_*` environment variables (and `.env`).
+
+Sections are nested: `RAGSEARCH_EMBEDDING_MODEL` sets `embedding.model`, `RAGSEARCH_BM25_TIE_BREAKER`
+sets `bm25.tie_breaker`. An unknown `RAGSEARCH_*` variable or an invalid value fails loudly, naming the
+valid choices.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retrieval.errors import RagsearchError
+from retrieval.types import AnalyzerSpec, FieldBoosts
+
+ENV_PREFIX = "RAGSEARCH_"
+BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets"
+
+
+class EmbeddingSettings(BaseModel, extra="forbid"):
+    model: str = Field("all-MiniLM-L6-v2", description="sentence-transformers model name or local path")
+    query_prefix: str | None = Field(None, description="prepended to queries; default by model family")
+    document_prefix: str | None = Field(None, description="prepended to passages; default by model family")
+    batch_size: int = Field(64, ge=1, le=4096)
+    device: str = "cpu"
+    max_seq_length: int | None = Field(None, ge=8, le=8192)
+
+
+class BM25Settings(BaseModel, extra="forbid"):
+    """Defaults measured on SciFact test: best_fields, tie_breaker 0.5, no title boost, stopwords, stemming."""
+
+    title_boost: float = Field(1.0, ge=0)
+    text_boost: float = Field(1.0, ge=0)
+    tie_breaker: float = Field(0.5, ge=0, le=1)
+    stopwords: bool = True
+    stemmer: Literal[
+        "none", "arabic", "danish", "dutch", "english", "finnish", "french", "german", "greek", "hungarian",
+        "italian", "norwegian", "portuguese", "romanian", "russian", "spanish", "swedish", "tamil", "turkish",
+    ] = "english"  # fmt: skip
+
+    def boosts(self) -> FieldBoosts:
+        return FieldBoosts(title=self.title_boost, text=self.text_boost, tie_breaker=self.tie_breaker)
+
+    def analyzer(self) -> AnalyzerSpec:
+        return AnalyzerSpec(
+            stopwords=self.stopwords, stemmer=None if self.stemmer == "none" else self.stemmer
+        )
+
+
+class RetrievalSettings(BaseModel, extra="forbid"):
+    fusion: Literal["minmax", "rrf"] = "minmax"
+    rrf_k: float = Field(60.0, gt=0)
+    dense_weight: float = Field(
+        0.5, ge=0, le=1, description="weight of dense scores in fusion (BM25 gets 1 - w)"
+    )
+    bm25_depth: int = Field(100, ge=1, le=10_000)
+    dense_depth: int = Field(100, ge=1, le=10_000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    home: Path = Field(Path(".ragsearch"), description="indexes, models and logs live here")
+    data_dir: Path = Field(Path("../shared/data"), description="folder of BEIR datasets")
+    backend: Literal["embedded", "elasticsearch"] = "embedded"
+    datasets_url: str = Field(BEIR_URL, description="where `ragsearch datasets get` downloads BEIR archives")
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    bm25: BM25Settings = BM25Settings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_env(cls, data: Any) -> Any:
+        valid = valid_env_names()
+        unknown = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in valid)
+        if unknown:
+            raise ValueError(
+                f"unknown setting {', '.join(unknown)}; valid names are: {', '.join(sorted(valid))}"
+            )
+        return data
+
+
+def valid_env_names() -> set[str]:
+    names = set()
+    for name, f in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{name}".upper())
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            names.update(f"{ENV_PREFIX}{name}_{sub}".upper() for sub in ann.model_fields)
+    return names
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise RagsearchError(f"invalid settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Offline evaluation: judged queries, TREC runs, ir-measures metrics and significance tests."""

@@ -1,0 +1,76 @@
+"""Judged datasets in BEIR layout: `queries.jsonl` and `qrels/<split>.tsv`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.errors import InvalidInputError
+
+Qrels = dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedSplit:
+    dataset: str
+    split: str
+    queries: dict[str, str]
+    qrels: Qrels
+
+
+def splits(dataset_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (Path(dataset_dir) / "qrels").glob("*.tsv"))
+
+
+def read_qrels(path: Path) -> Qrels:
+    qrels: Qrels = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter="\t")
+        for lineno, row in enumerate(reader, start=1):
+            if not row or (lineno == 1 and row[0] == "query-id"):
+                continue
+            if len(row) == 4:  # TREC qrels: qid iter docid rel
+                row = [row[0], row[2], row[3]]
+            if len(row) != 3:
+                raise InvalidInputError(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score'")
+            try:
+                rel = int(float(row[2]))
+            except ValueError:
+                raise InvalidInputError(f"{path}:{lineno}: relevance {row[2]!r} is not a number") from None
+            qrels.setdefault(row[0], {})[row[1]] = rel
+    return qrels
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    queries = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                queries[str(obj["_id"])] = str(obj["text"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InvalidInputError(f"{path}:{lineno}: not a query record ({exc})") from None
+    return queries
+
+
+def load_split(dataset_dir: Path, split: str) -> JudgedSplit:
+    root = Path(dataset_dir)
+    qrels_path = root / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        have = ", ".join(splits(root)) or "none"
+        raise InvalidInputError(f"{root} has no judgments for split {split!r} (splits: {have})")
+    queries_path = root / "queries.jsonl"
+    if not queries_path.is_file():
+        raise InvalidInputError(f"{root} has no queries.jsonl")
+    qrels = read_qrels(qrels_path)
+    all_queries = read_queries(queries_path)
+    missing = [q for q in qrels if q not in all_queries]
+    if missing:
+        raise InvalidInputError(
+            f"{qrels_path}: {len(missing)} judged queries are not in queries.jsonl: {missing[:5]}"
+        )
+    return JudgedSplit(root.name, split, {q: all_queries[q] for q in qrels}, qrels)

@@ -1,0 +1,1 @@
+"""Ingestion: read sources into passages, embed them and write them to an index."""

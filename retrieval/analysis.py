@@ -1,0 +1,34 @@
+"""Text analysis for BM25: the analyzer an index is built with, and queries built from its tokens.
+
+Raw query text is never handed to a query parser (apostrophes, colons and slashes in ordinary
+queries would be read as syntax); queries are built from the analyzer's tokens instead.
+"""
+
+from __future__ import annotations
+
+import tantivy
+
+from retrieval.types import AnalyzerSpec
+
+STEMMERS = (
+    "arabic", "danish", "dutch", "english", "finnish", "french", "german", "greek", "hungarian",
+    "italian", "norwegian", "portuguese", "romanian", "russian", "spanish", "swedish", "tamil", "turkish",
+)  # fmt: skip
+
+
+def analyzer_name(spec: AnalyzerSpec) -> str:
+    return f"rs_{'stop' if spec.stopwords else 'nostop'}_{spec.stemmer or 'nostem'}_{spec.max_token_length}"
+
+
+def build_analyzer(spec: AnalyzerSpec) -> tantivy.TextAnalyzer:
+    """simple tokenizer -> remove tokens longer than the limit -> lowercase -> [english stopwords] -> [stemmer]."""
+    builder = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(spec.max_token_length))
+        .filter(tantivy.Filter.lowercase())
+    )
+    if spec.stopwords:
+        builder = builder.filter(tantivy.Filter.stopword("english"))
+    if spec.stemmer:
+        builder = builder.filter(tantivy.Filter.stemmer(spec.stemmer))
+    return builder.build()

@@ -1,0 +1,133 @@
+"""The embedded backend: the index contract, plus persistence, recovery and locking."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from retrieval.errors import IndexExistsError, IndexNotFoundError, InvalidInputError
+from retrieval.index import SearchIndex
+from retrieval.types import IndexSpec, Passage
+from tests.retrieval.contract import DOCS, EMB, SPEC, IndexContract, embed
+
+
+class TestEmbeddedContract(IndexContract):
+    @pytest.fixture()
+    def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
+        backend = EmbeddedBackend(tmp_path)
+        made: list[EmbeddedIndex] = []
+
+        def make(spec: IndexSpec) -> SearchIndex:
+            idx = backend.create(f"c{len(made)}", spec)
+            made.append(idx)
+            return idx
+
+        yield make
+        for idx in made:
+            idx.close()
+
+
+def test_reopen_after_restart_keeps_everything(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path)
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        idx.delete(["p2"])
+        before_bm25 = idx.bm25_search("zebra migration coffee", 10)
+        before_vec = idx.vector_search(EMB.embed_queries(["coffee"])[0], 10)
+    with backend.open("kb") as idx:
+        assert idx.count() == 4
+        assert idx.bm25_search("zebra migration coffee", 10) == before_bm25
+        assert idx.vector_search(EMB.embed_queries(["coffee"])[0], 10) == before_vec
+        idx.upsert(embed([Passage("p6", "Tea", "Tea is not coffee.")]))
+        assert idx.count() == 5
+    assert backend.list() == ["kb"]
+
+
+def test_backend_errors_name_the_fix(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path)
+    with pytest.raises(IndexNotFoundError, match="ragsearch ingest"):
+        backend.open("nothing")
+    backend.create("kb", SPEC).close()
+    with pytest.raises(IndexExistsError):
+        backend.create("kb", SPEC)
+    with pytest.raises(InvalidInputError, match="invalid index name"):
+        backend.open("../etc")
+
+
+CRASH_SCRIPT = r"""
+import os, sys
+from pathlib import Path
+from retrieval.embedded import EmbeddedBackend
+import retrieval.embedded as emb
+from tests.retrieval.contract import DOCS, embed
+from retrieval.types import Passage
+
+stage = sys.argv[2]
+idx = EmbeddedBackend(Path(sys.argv[1])).open("kb")
+if stage == "before-sql":
+    # die after the vectors were appended, before the passages were committed
+    real = idx._db.execute
+    def boom(sql, *a):
+        if sql.startswith("BEGIN"):
+            os._exit(9)
+        return real(sql, *a)
+    idx._db = type("DB", (), {"execute": staticmethod(boom), "executemany": idx._db.executemany})()
+else:
+    # die after the passages were committed, before tantivy saw them
+    emb.EmbeddedIndex._apply_changes = lambda self: os._exit(9)
+new = [Passage("n1", "Quokka", "Quokkas live on Rottnest Island."), Passage("p1", "Zebra", "Replaced zebra text.")]
+idx.upsert(embed(new))
+"""
+
+
+@pytest.mark.parametrize("stage", ["before-sql", "before-bm25"])
+def test_crash_mid_write_recovers_consistently(tmp_path: Path, stage: str) -> None:
+    backend = EmbeddedBackend(tmp_path)
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH_SCRIPT, str(tmp_path), stage], cwd=repo, capture_output=True
+    )
+    assert proc.returncode == 9, proc.stderr.decode()
+    with backend.open("kb") as idx:
+        if stage == "before-sql":
+            assert idx.count() == 5
+            assert idx.get(["n1"]) == []
+            assert idx.bm25_search("quokka", 5) == []
+            assert idx.describe()["vector_rows"] == 5  # the uncommitted rows were truncated
+        else:
+            assert idx.count() == 6
+            assert [h.id for h in idx.bm25_search("quokka rottnest", 5)] == ["n1"]
+            assert [h.id for h in idx.bm25_search("replaced", 5)] == ["p1"]
+            assert idx.bm25_search("serengeti", 5) == []
+            top = idx.vector_search(EMB.embed_queries(["Quokka Quokkas live on Rottnest Island."])[0], 1)
+            assert top[0].id == "n1"
+        # BM25 and vectors agree on what exists
+        everything = {
+            h.id for h in idx.bm25_search(" ".join(f"{p.title} {p.text}" for p in DOCS) + " quokka", 50)
+        }
+        assert everything <= {p.id for p in idx.get([*everything])}
+        assert {h.id for h in idx.vector_search(EMB.embed_queries(["x"])[0], 50)} == set(
+            json.loads(json.dumps([p.id for p in idx.get(["p1", "p2", "p3", "p4", "p5", "n1"])]))
+        )
+
+
+def test_compact_frees_dead_rows_and_keeps_results(tmp_path: Path) -> None:
+    with EmbeddedBackend(tmp_path).create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        idx.upsert(embed(DOCS[:2]))
+        idx.delete(["p5"])
+        q = EMB.embed_queries(["zebra coffee"])[0]
+        before = idx.vector_search(q, 10)
+        assert idx.compact() == 3
+        assert idx.describe()["vector_rows"] == 4
+        assert idx.vector_search(q, 10) == before
+    with EmbeddedBackend(tmp_path).open("kb") as idx:
+        assert idx.vector_search(q, 10) == before

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from retrieval.errors import UnknownNameError
+from retrieval.fusion import get_fusion, minmax, minmax_normalize, ranks, rrf
+from retrieval.searcher import merge_candidates
+from retrieval.types import ScoredId
+
+
+def test_rrf_by_hand() -> None:
+    bm25 = {"a": 9.0, "b": 5.0, "c": 1.0}
+    dense = {"b": 0.9, "d": 0.8}
+    fused = rrf([bm25, dense], k=60)
+    assert fused["a"] == pytest.approx(1 / 61)
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused["c"] == pytest.approx(1 / 63)
+    assert fused["d"] == pytest.approx(1 / 62)
+
+
+def test_minmax_by_hand() -> None:
+    bm25 = {"a": 10.0, "b": 6.0, "c": 2.0}
+    dense = {"b": 0.9, "d": 0.5, "e": 0.7}
+    fused = minmax([bm25, dense], weights=[0.5, 0.5])
+    assert fused == pytest.approx({"a": 0.5, "b": 0.25 + 0.5, "c": 0.0, "d": 0.0, "e": 0.25})
+
+
+def test_minmax_constant_list_and_empty() -> None:
+    assert minmax_normalize({"a": 3.0, "b": 3.0}) == {"a": 1.0, "b": 1.0}
+    assert minmax_normalize({}) == {}
+    assert minmax([{}, {"x": 1.0}], weights=[0.5, 0.5]) == {"x": 0.5}
+
+
+def test_ranks_break_ties_by_id() -> None:
+    assert ranks({"b": 1.0, "a": 1.0, "c": 2.0}) == {"c": 1, "a": 2, "b": 3}
+
+
+def test_unknown_fusion_lists_choices() -> None:
+    with pytest.raises(UnknownNameError, match="minmax, rrf"):
+        get_fusion("borda")
+
+
+def test_merge_keeps_every_score_and_rank() -> None:
+    cands = {
+        c.id: c
+        for c in merge_candidates(
+            [ScoredId("a", "A", 3.0), ScoredId("b", "B", 2.0)],
+            [ScoredId("b", "B", 0.9), ScoredId("c", "C", 0.5)],
+            {"a": 1.0},
+        )
+    }
+    assert (cands["a"].bm25_rank, cands["a"].dense_rank, cands["a"].fused_score) == (1, None, 1.0)
+    assert (cands["b"].bm25_score, cands["b"].dense_score, cands["b"].dense_rank) == (2.0, 0.9, 1)
+    assert (cands["c"].bm25_score, cands["c"].dense_rank, cands["c"].doc_id) == (None, 2, "C")
