@@ -22,9 +22,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from app.answering import Answer, AnswerStart
+from app.llm import TextDelta
 from app.logs import configure_logging
-from app.services import make_backend, make_embedder, make_retriever, open_or_create_index
+from app.services import (
+    make_answerer,
+    make_backend,
+    make_embedder,
+    make_llm,
+    make_retriever,
+    open_or_create_index,
+)
 from app.settings import Settings, get_settings
+from eval.answers import answer_split, score_answers
 from eval.data import load_split
 from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
 from eval.metrics import DEFAULT_MEASURES
@@ -170,6 +180,52 @@ def search(
     out.print(table)
 
 
+@app.command()
+def answer(
+    question: Annotated[str, typer.Argument(help="the question")],
+    index: IndexOpt = "default",
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print tokens as they arrive")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the answer object as JSON")] = False,
+) -> None:
+    """Answer a question from the indexed passages, citing them as [n]."""
+    s = settings()
+    idx = make_backend(s).open(index)
+    try:
+        answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
+        final: Answer | None = None
+        for event in answerer.stream(question):
+            if isinstance(event, TextDelta) and stream and not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, AnswerStart):
+                pass
+            elif isinstance(event, Answer):
+                final = event
+    finally:
+        idx.close()
+    assert final is not None
+    if as_json:
+        sys.stdout.write(json.dumps(final.to_dict(), ensure_ascii=False) + "\n")
+        return
+    if stream and final.status == "generated":
+        sys.stdout.write("\n")
+    else:
+        out.print(final.text, highlight=False, markup=False)
+    if final.generation_error:
+        err.print(f"note: {final.generation_error}", highlight=False, markup=False)
+    for src in final.cited:
+        out.print(f"[{src.n}] {src.title or src.id} ({src.id})", highlight=False, markup=False)
+    if final.invalid_citations:
+        err.print(f"dropped citations to passages that were not supplied: {final.invalid_citations}")
+    m = final.metrics
+    if m.ttft_ms is not None:
+        err.print(
+            f"retrieval {m.retrieval_ms:.0f} ms, first token {m.ttft_ms:.0f} ms, "
+            f"{m.tokens_per_s or 0:.1f} tokens/s, {m.prompt_tokens} prompt + {m.completion_tokens} completion tokens"
+            f" ({m.model})"
+        )
+
+
 def do_eval(
     dataset_dir: Path,
     index_name: str,
@@ -244,6 +300,39 @@ def eval_cmd(
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+@app.command("eval-answers")
+def eval_answers(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    limit: Annotated[int, typer.Option(min=1, help="how many judged queries to answer")] = 30,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+) -> None:
+    """Citation coverage and precision of generated answers on judged queries."""
+    s = settings()
+    judged = load_split(dataset_dir, split)
+    idx = make_backend(s).open(index)
+    try:
+        answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
+        if answerer.llm is None:
+            raise InvalidInputError(
+                "no LLM is configured: set RAGSEARCH_LLM_BASE_URL (and _MODEL) or OPENAI_API_KEY"
+            )
+        with progress_bar("answer", min(limit, len(judged.queries))) as bar:
+            answers = answer_split(answerer, judged, limit, lambda n: bar.advance(bar.task_ids[0], n))
+    finally:
+        idx.close()
+    quality = score_answers(answers, judged)
+    table = Table(title=f"answers on {judged.dataset} / {split} ({quality.answers} queries, {quality.model})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in quality.to_dict().items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if json_path:
+        json_path.write_text(json.dumps(quality.to_dict(), indent=2) + "\n")
 
 
 @app.command()
