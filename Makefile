@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser
 
 $(BIN)/ragsearch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,llm-test]'
 	touch $(BIN)/ragsearch
 
 setup: $(BIN)/ragsearch
@@ -21,7 +21,12 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint  ## lint, type-check, then the whole test suite
+# The UI test drives Debian's Chromium (playwright never downloads a browser here).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } \
+	  || { echo "install Chromium (Debian: apt-get install chromium) for the UI test"; exit 1; }
+
+test: lint browser  ## lint, type-check, then the whole test suite
 	$(BIN)/pytest
 
 bench: setup

@@ -48,8 +48,10 @@ from retrieval.types import Candidate, Vector
 app = typer.Typer(help="ragsearch: retrieval-augmented search with evaluation.", no_args_is_help=True)
 indexes_app = typer.Typer(help="List, describe and drop indexes.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Get public BEIR datasets.", no_args_is_help=True)
+feedback_app = typer.Typer(help="User feedback from the UI and API.", no_args_is_help=True)
 app.add_typer(indexes_app, name="indexes")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(feedback_app, name="feedback")
 
 out = Console()
 err = Console(stderr=True)
@@ -404,6 +406,54 @@ def indexes_drop(
         typer.confirm(f"drop index {name!r} and everything in it?", abort=True)
     make_backend(s).drop(name)
     out.print(f"dropped {name}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default: RAGSEARCH_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: RAGSEARCH_API_PORT")] = None,
+) -> None:
+    """Run the JSON API (uvicorn)."""
+    import uvicorn
+
+    from app.api.main import create_app
+
+    s = settings()
+    uvicorn.run(create_app(s), host=host or s.api.host, port=port or s.api.port, log_level=s.log_level)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="port of the Streamlit UI")] = 8501,
+) -> None:
+    """Run the Streamlit UI; it talks to the API at RAGSEARCH_API_URL."""
+    import subprocess
+    from pathlib import Path as _Path
+
+    import app as app_pkg
+
+    script = _Path(app_pkg.__file__).parent / "ui.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out_dir: Annotated[
+        Path, typer.Argument(help="folder to write queries.jsonl and qrels/feedback.tsv into")
+    ],
+) -> None:
+    """Write the feedback as judgments in BEIR layout, for `ragsearch train --extra-qrels OUT/qrels/feedback.tsv`."""
+    from app.feedback import FeedbackStore, export_beir
+
+    s = settings()
+    store = FeedbackStore(s.home / "feedback.sqlite")
+    try:
+        n_queries, n_judgments = export_beir(store.judgments(), out_dir)
+    finally:
+        store.close()
+    out.print(f"wrote {n_judgments} judgments for {n_queries} queries to {out_dir}")
 
 
 def main() -> None:

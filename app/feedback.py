@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -92,3 +94,23 @@ class FeedbackStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def query_id(query: str) -> str:
+    return "fb-" + hashlib.sha1(query.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def export_beir(judgments: dict[str, dict[str, int]], out_dir: Path) -> tuple[int, int]:
+    """queries.jsonl + qrels/feedback.tsv (BEIR layout); returns (queries, judgments) written."""
+    (out_dir / "qrels").mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "queries.jsonl", "w", encoding="utf-8") as f:
+        for query in sorted(judgments):
+            f.write(json.dumps({"_id": query_id(query), "text": query}, ensure_ascii=False) + "\n")
+    n = 0
+    with open(out_dir / "qrels" / "feedback.tsv", "w", encoding="utf-8") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for query in sorted(judgments):
+            for doc, grade in sorted(judgments[query].items()):
+                f.write(f"{query_id(query)}\t{doc}\t{grade}\n")
+                n += 1
+    return len(judgments), n
