@@ -409,6 +409,41 @@ def indexes_drop(
 
 
 @app.command()
+def drift(
+    recent: Annotated[int, typer.Option(min=10, help="queries in the recent window")] = 500,
+    reference: Annotated[
+        int, typer.Option(min=10, help="queries in the reference window (just before it)")
+    ] = 500,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare recent served queries with the ones before them; exit 2 when drift is flagged."""
+    from app.querylog import QueryLog
+    from eval.drift import compare_windows
+
+    s = settings()
+    log = QueryLog(s.home / "querylog.sqlite")
+    try:
+        report = compare_windows(
+            log.latest(reference, skip=recent), log.latest(recent), s.answer.min_dense_score
+        )
+    finally:
+        log.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        table = Table(title=f"drift: {report.current_n} recent vs {report.reference_n} reference queries")
+        for col in ("signal", "reference", "recent", "PSI", "p", "drift"):
+            table.add_column(col)
+        for sig in report.signals:
+            table.add_row(sig.signal, f"{sig.reference_mean:.3f}", f"{sig.current_mean:.3f}",
+                          "" if sig.psi is None else f"{sig.psi:.3f}", f"{sig.p_value:.4f}",
+                          "YES" if sig.drifted else "")  # fmt: skip
+        out.print(table)
+    if report.drifted:
+        raise typer.Exit(2)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="default: RAGSEARCH_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: RAGSEARCH_API_PORT")] = None,

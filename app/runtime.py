@@ -6,6 +6,7 @@ import threading
 
 from app.answering import Answerer
 from app.feedback import FeedbackStore
+from app.querylog import QueryLog
 from app.services import make_answerer, make_backend, make_embedder, make_llm, make_retriever
 from app.settings import Settings
 from retrieval.embedding import Embedder
@@ -23,6 +24,7 @@ class Runtime:
         self._indexes: dict[str, SearchIndex] = {}
         self._lock = threading.Lock()
         self.feedback = FeedbackStore(settings.home / "feedback.sqlite")
+        self.querylog = QueryLog(settings.home / "querylog.sqlite")
         self.llm = make_llm(settings)
 
     @property
@@ -60,3 +62,4 @@ class Runtime:
                 idx.close()
             self._indexes.clear()
         self.feedback.close()
+        self.querylog.close()

@@ -186,6 +186,24 @@ def evaluation_page() -> None:
     for dataset, part in table.groupby("dataset"):
         st.subheader(str(dataset))
         st.bar_chart(part.set_index("system")[["nDCG@10", "R@100", "RR@10"]])
+    drift_section()
+
+
+def drift_section() -> None:
+    st.subheader("Query drift")
+    with api() as c:
+        r = c.get("/drift", params={"recent": 200, "reference": 200})
+    if r.status_code != 200:
+        st.caption("drift unavailable: " + r.json().get("error", {}).get("message", r.text))
+        return
+    report = r.json()
+    if not report["signals"]:
+        st.caption(
+            f"Not enough logged queries yet ({report['current_n']} recent, {report['reference_n']} reference)."
+        )
+        return
+    st.write("**Drift flagged**" if report["drifted"] else "No drift flagged.")
+    st.dataframe(pd.DataFrame(report["signals"]), hide_index=True)
 
 
 def models_page() -> None:

@@ -211,6 +211,16 @@ def test_metrics_and_openapi(api: httpx.Client) -> None:
     } <= set(schema["paths"])
 
 
+def test_drift_report_from_served_queries(api: httpx.Client) -> None:
+    for i in range(12):
+        api.get("/search", params={"q": f"vitamin D trial {i}", "k": 3})
+    r = api.get("/drift", params={"recent": 10, "reference": 10})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["current_n"] == 10 and body["reference_n"] >= 10
+    assert {"query_terms", "no_result_rate"} <= {s["signal"] for s in body["signals"]}
+
+
 def test_write_endpoints_disabled_without_a_configured_key(home: Path) -> None:
     for url in serve({}, home):
         r = httpx.post(

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import RuntimeDep
 from app.api.schemas import HealthOut
 from app.llm import OpenAIChatClient
+from eval.drift import compare_windows
 from retrieval.errors import RagsearchError
 
 router = APIRouter(tags=["operations"])
@@ -46,3 +49,16 @@ def health(runtime: RuntimeDep) -> HealthOut:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/drift", summary="Drift of recent queries against the window before them")
+def drift(
+    runtime: RuntimeDep,
+    recent: Annotated[int, Query(ge=10, le=100_000, description="queries in the recent window")] = 500,
+    reference: Annotated[int, Query(ge=10, le=100_000, description="queries in the reference window")] = 500,
+) -> dict[str, object]:
+    log = runtime.querylog
+    report = compare_windows(
+        log.latest(reference, skip=recent), log.latest(recent), runtime.settings.answer.min_dense_score
+    )
+    return report.to_dict()

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.api.deps import ReadAuth, RuntimeDep
 from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
+from app.querylog import LoggedQuery, now
 from retrieval.errors import InvalidInputError
 
 router = APIRouter(tags=["search"])
@@ -69,6 +70,11 @@ def search(
             continue
         out.append(SearchHit(rank=rank, title=p.title, text=p.text, metadata=p.metadata, **h.to_dict()))
     took = (time.perf_counter() - t0) * 1e3
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    runtime.querylog.add(
+        LoggedQuery(now(), "search", mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
+                    max(dense) if dense else None, hits[0].rerank_score if hits else None, took)
+    )  # fmt: skip
     return SearchResponse(
         query=q, mode=mode, index=idx.name, took_ms=took, timings_ms=result.timings_ms, hits=out
     )
