@@ -12,8 +12,21 @@ $(BIN)/ragsearch: pyproject.toml
 	touch $(BIN)/ragsearch
 
 # llama.cpp for the answer tests compiles on first install (minutes); the demo does not need it.
-$(VENV)/.llm-test: $(BIN)/ragsearch
-	$(BIN)/pip install --quiet -e '.[dev,llm-test]'
+# Built once for generic x86-64 with AVX2 (a -march=native build crashed here with a general protection
+# fault in ggml's CPU kernels), kept in a local wheel folder so pip's cache cannot swap in another build.
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS := $(HOME)/.cache/ragsearch/wheels
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+$(LLAMA_WHEELS)/.built-$(LLAMA_VERSION): | $(BIN)/ragsearch
+	mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(LLAMA_WHEELS) \
+		llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(VENV)/.llm-test: $(BIN)/ragsearch $(LLAMA_WHEELS)/.built-$(LLAMA_VERSION)
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) -e '.[dev,llm-test]'
 	touch $@
 
 setup: $(BIN)/ragsearch

@@ -497,3 +497,8 @@ def main() -> None:
     except RagsearchError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)
+    except OSError as exc:  # disk full, permissions, missing files: what was committed before stays
+        sys.stderr.write(
+            f"error: {exc.strerror or exc} ({exc.filename or 'storage'}); nothing committed was lost\n"
+        )
+        sys.exit(1)

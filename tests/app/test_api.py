@@ -211,6 +211,16 @@ def test_metrics_and_openapi(api: httpx.Client) -> None:
     } <= set(schema["paths"])
 
 
+def test_missing_index_files_then_recovery_without_restart(api: httpx.Client, home: Path) -> None:
+    shutil.copytree(home / "indexes" / "sf", home / "indexes" / "sf2")
+    (home / "indexes" / "sf2").rename(home / "sf2.away")
+    r = api.get("/search", params={"q": "vitamin", "index": "sf2"})
+    assert r.status_code == 404 and "index 'sf2' does not exist" in r.json()["error"]["message"]
+    (home / "sf2.away").rename(home / "indexes" / "sf2")
+    r = api.get("/search", params={"q": "vitamin", "index": "sf2"})
+    assert r.status_code == 200 and r.json()["hits"]
+
+
 def test_drift_report_from_served_queries(api: httpx.Client) -> None:
     for i in range(12):
         api.get("/search", params={"q": f"vitamin D trial {i}", "k": 3})

@@ -131,3 +131,48 @@ def test_compact_frees_dead_rows_and_keeps_results(tmp_path: Path) -> None:
         assert idx.vector_search(q, 10) == before
     with EmbeddedBackend(tmp_path).open("kb") as idx:
         assert idx.vector_search(q, 10) == before
+
+
+DISK_FULL_SCRIPT = r"""
+import resource, signal, sys
+from pathlib import Path
+from retrieval.embedded import EmbeddedBackend
+from retrieval.types import Passage
+from tests.retrieval.contract import embed
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+idx = EmbeddedBackend(Path(sys.argv[1])).open("kb")
+limit = (idx.path / "vectors-0.f32").stat().st_size + 1000  # room for a few rows, not for the batch
+hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+try:
+    idx.upsert(embed([Passage(f"n{i}", "Quokka", f"Quokka number {i}.") for i in range(200)]))
+except OSError as exc:
+    print("OSError", exc.errno)
+    # the same process keeps working once space is back
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    idx.upsert(embed([Passage("after", "Numbat", "A numbat after the fault.")]))
+    print("count", idx.count())
+"""
+
+
+def test_disk_full_during_ingest_loses_nothing(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path)
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_SCRIPT, str(tmp_path)], cwd=repo, capture_output=True, text=True
+    )
+    assert "OSError 27" in proc.stdout, (
+        proc.stdout + proc.stderr
+    )  # EFBIG: the file size limit stands in for a full disk
+    assert "count 6" in proc.stdout
+    with backend.open("kb") as idx:
+        assert idx.count() == 6
+        assert idx.get(["n0"]) == []
+        assert [h.id for h in idx.bm25_search("numbat", 5)] == ["after"]
+        assert (
+            idx.vector_search(EMB.embed_queries(["Numbat A numbat after the fault."])[0], 1)[0].id == "after"
+        )
+        assert {p.id for p in idx.get([d.id for d in DOCS])} == {d.id for d in DOCS}
