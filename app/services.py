@@ -18,7 +18,7 @@ from retrieval.types import IndexSpec
 
 def make_backend(settings: Settings) -> IndexBackend:
     if settings.backend == "embedded":
-        return EmbeddedBackend(settings.home)
+        return EmbeddedBackend(settings.home, vector_index=settings.retrieval.vector_index)
     raise RagsearchError(
         f"backend {settings.backend!r} is not available in this build; use RAGSEARCH_BACKEND=embedded"
     )

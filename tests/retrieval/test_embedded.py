@@ -33,6 +33,49 @@ class TestEmbeddedContract(IndexContract):
             idx.close()
 
 
+class TestEmbeddedHnswContract(IndexContract):
+    """The same contract with approximate (HNSW) vector search forced on."""
+
+    @pytest.fixture()
+    def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
+        backend = EmbeddedBackend(tmp_path, vector_index="hnsw")
+        made: list[EmbeddedIndex] = []
+
+        def make(spec: IndexSpec) -> SearchIndex:
+            idx = backend.create(f"h{len(made)}", spec)
+            made.append(idx)
+            return idx
+
+        yield make
+        for idx in made:
+            idx.close()
+
+    def test_vector_search_is_exact_cosine(self, index: SearchIndex) -> None:
+        # HNSW stores half-precision vectors: cosines to ~1e-3, and tied cosines may come in any order
+        q = EMB.embed_queries(["coffee beans pressure"])[0]
+        hits = index.vector_search(q, 5)
+        mat = EMB.embed_documents([f"{p.title} {p.text}" for p in DOCS])
+        exact = {p.id: float(s) for p, s in zip(DOCS, mat @ q, strict=True)}
+        assert {h.id for h in hits} == set(exact)
+        assert [h.score for h in hits] == pytest.approx(sorted(exact.values(), reverse=True), abs=2e-3)
+        assert all(h.score == pytest.approx(exact[h.id], abs=2e-3) for h in hits)
+
+
+def test_hnsw_survives_reopen_and_follows_writes(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path, vector_index="hnsw")
+    q = EMB.embed_queries(["Quokka Quokkas live on Rottnest Island."])[0]
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        assert idx.vector_search(q, 1)[0].id != "n1"
+    assert list(tmp_path.glob("indexes/kb/ann-*.usearch"))  # saved on close
+    with backend.open("kb") as idx:
+        idx.upsert(embed([Passage("n1", "Quokka", "Quokkas live on Rottnest Island.")]))
+        assert idx.vector_search(q, 1)[0].id == "n1"
+        idx.delete(["n1"])
+        assert "n1" not in {h.id for h in idx.vector_search(q, 10)}
+        assert len(idx.vector_search(q, 10)) == 5
+
+
 def test_reopen_after_restart_keeps_everything(tmp_path: Path) -> None:
     backend = EmbeddedBackend(tmp_path)
     with backend.create("kb", SPEC) as idx:
