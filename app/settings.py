@@ -61,7 +61,9 @@ class RetrievalSettings(BaseModel, extra="forbid"):
     bm25_depth: int = Field(100, ge=1, le=10_000)
     dense_depth: int = Field(100, ge=1, le=10_000)
     vector_index: Literal["auto", "exact", "hnsw"] = Field(
-        "auto", description="embedded backend: exact numpy search, HNSW (usearch), or HNSW from 300k passages"
+        "exact",
+        description="embedded backend: exact numpy search, HNSW (usearch, opt-in: building it is slow here), "
+        "or auto = HNSW from 300k passages",
     )
 
 
