@@ -62,6 +62,19 @@ class RetrievalSettings(BaseModel, extra="forbid"):
     dense_depth: int = Field(100, ge=1, le=10_000)
 
 
+class IngestSettings(BaseModel, extra="forbid"):
+    """How files become passages: `RAGSEARCH_INGEST_CHUNK_OVERLAP=64` sets `ingest.chunk_overlap`."""
+
+    max_file_mb: float = Field(
+        50.0, gt=0, description="larger document files are refused (JSONL is streamed)"
+    )
+    chunk_tokens: int | None = Field(
+        None, ge=16, le=8192, description="tokens per passage; default: the model's max length"
+    )
+    chunk_overlap: int = Field(32, ge=0, le=4096, description="tokens shared by consecutive passages")
+    batch_size: int = Field(256, ge=1, le=100_000, description="passages per embedding call and write")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -80,6 +93,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @model_validator(mode="before")
     @classmethod

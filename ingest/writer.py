@@ -1,0 +1,167 @@
+"""Write whole documents so that a crash at any moment leaves nothing a re-run cannot repair.
+
+Protocol used: `get`, `content_hashes`, `vectors`, `delete_documents`, `upsert` (no backend-specific call).
+
+The first passage of a document (`<doc_id>#0`) is its *marker*: its metadata holds the document hash and
+passage count, and it is written last, in an upsert call after every other passage of the document. So
+"the marker is there with this hash" means "the whole document is there, in this version". Writing a
+document:
+
+1. delete every stored passage of the document (`delete_documents`): the old version, or what a crashed
+   run left half-written; vectors of passages whose content hash is unchanged are kept in memory first,
+   so an edited document re-embeds only its changed passages;
+2. upsert the other passages, in batches shared with other documents;
+3. upsert the marker.
+
+A crash before 3 leaves no marker, so the next run redoes the document from 1; a crash after 3 leaves the
+document complete. Either way: no duplicates (ids follow from document and position), no orphans (step 1
+removes every passage of the document id, however many the older version had).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from retrieval.embedding import Embedder, passage_text
+from retrieval.index import SearchIndex
+from retrieval.types import EmbeddedPassage, Passage, Vector
+
+MARKER_HASH_KEY = "doc_hash"
+MARKER_COUNT_KEY = "passages"
+
+
+def is_complete(marker: Passage | None, doc_hash: str) -> bool:
+    return marker is not None and marker.metadata.get(MARKER_HASH_KEY) == doc_hash
+
+
+@dataclass(slots=True)
+class _Doc:
+    doc_id: str
+    ids: list[str]
+    hashes: dict[str, str]
+    existed: bool
+    cleared: bool = False
+    reuse: dict[str, Vector] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WriterStats:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    passages: int = 0
+    embedded: int = 0
+    reused: int = 0
+    embed_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+class DocumentWriter:
+    """Batches passages of many documents into embedding calls and writes them marker-last."""
+
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedder: Embedder,
+        batch_size: int = 256,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.on_written = on_written
+        self.stats = WriterStats()
+        self._queue: list[Passage] = []
+        self._docs: dict[str, _Doc] = {}
+
+    def add(self, doc_id: str, passages: list[Passage], doc_hash: str, existed: bool) -> None:
+        """Queue a whole document (at least one passage) for writing; writes full batches as they fill."""
+        if not passages:
+            raise ValueError("a document needs at least one passage; use remove() for an empty one")
+        if doc_id in self._docs:
+            raise ValueError(f"document {doc_id!r} was added twice in one run")
+        first = passages[0]
+        marker = dataclasses.replace(
+            first, metadata={**first.metadata, MARKER_HASH_KEY: doc_hash, MARKER_COUNT_KEY: len(passages)}
+        )
+        ordered = [*passages[1:], marker]
+        self._docs[doc_id] = _Doc(
+            doc_id, [p.id for p in ordered], {p.id: p.content_hash() for p in ordered}, existed
+        )
+        self._queue.extend(ordered)
+        while len(self._queue) >= self.batch_size:
+            self._flush(self.batch_size)
+
+    def remove(self, doc_id: str) -> int:
+        """Delete every passage of a document that has none now (e.g. the file became empty)."""
+        n = self.index.delete_documents([doc_id])
+        if n:
+            self.stats.removed += 1
+        return n
+
+    def finish(self) -> None:
+        while self._queue:
+            self._flush(self.batch_size)
+
+    def _clear(self, docs: list[_Doc]) -> None:
+        ids = [pid for d in docs for pid in d.ids]
+        stored = self.index.content_hashes(ids)
+        hashes = {pid: h for d in docs for pid, h in d.hashes.items()}
+        same = [pid for pid in ids if stored.get(pid) == hashes[pid]]
+        kept = self.index.vectors(same) if same else {}
+        for d in docs:
+            d.reuse = {pid: kept[pid] for pid in d.ids if pid in kept}
+        self.index.delete_documents([d.doc_id for d in docs])
+        for d in docs:
+            d.cleared = True
+
+    def _flush(self, n: int) -> None:
+        items, self._queue = self._queue[:n], self._queue[n:]
+        t0 = time.perf_counter()
+        docs = list({self._docs[p.document_id].doc_id: self._docs[p.document_id] for p in items}.values())
+        fresh = [d for d in docs if not d.cleared]
+        if fresh:
+            self._clear(fresh)
+        vectors: dict[str, Vector] = {}
+        todo: list[Passage] = []
+        for p in items:
+            v = self._docs[p.document_id].reuse.pop(p.id, None)
+            if v is None:
+                todo.append(p)
+            else:
+                vectors[p.id] = v
+        t1 = time.perf_counter()
+        if todo:
+            embedded = self.embedder.embed_documents([passage_text(p.title, p.text) for p in todo])
+            vectors.update(zip([p.id for p in todo], embedded, strict=True))
+        t2 = time.perf_counter()
+        markers = [
+            p for p in items if MARKER_HASH_KEY in p.metadata and p.id == self._docs[p.document_id].ids[-1]
+        ]
+        marker_ids = {p.id for p in markers}
+        bodies = [p for p in items if p.id not in marker_ids]
+
+        def embedded_passages(ps: list[Passage]) -> list[EmbeddedPassage]:
+            return [EmbeddedPassage(p, vectors[p.id], self._docs[p.document_id].hashes[p.id]) for p in ps]
+
+        if bodies:
+            self.index.upsert(embedded_passages(bodies))
+        if markers:
+            self.index.upsert(embedded_passages(markers))
+        for m in markers:
+            doc = self._docs.pop(m.document_id)
+            if doc.existed:
+                self.stats.updated += 1
+            else:
+                self.stats.added += 1
+        t3 = time.perf_counter()
+        self.stats.passages += len(items)
+        self.stats.embedded += len(todo)
+        self.stats.reused += len(items) - len(todo)
+        self.stats.embed_seconds += t2 - t1
+        self.stats.write_seconds += (t1 - t0) + (t3 - t2)
+        if self.on_written:
+            self.on_written(len(items))
