@@ -165,7 +165,7 @@ def ingest(
         bool, typer.Option("--prune", help="delete documents whose files are gone from the given folders")
     ] = False,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, max=100_000, help="passages per embedding call and write")
+        int | None, typer.Option(min=1, max=100_000, help="passages per index write")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:

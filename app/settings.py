@@ -72,7 +72,7 @@ class IngestSettings(BaseModel, extra="forbid"):
         None, ge=16, le=8192, description="tokens per passage; default: the model's max length"
     )
     chunk_overlap: int = Field(32, ge=0, le=4096, description="tokens shared by consecutive passages")
-    batch_size: int = Field(256, ge=1, le=100_000, description="passages per embedding call and write")
+    batch_size: int = Field(1024, ge=1, le=100_000, description="passages per index write")
 
 
 class Settings(BaseSettings):

@@ -11,7 +11,8 @@ document:
    run left half-written; vectors of passages whose content hash is unchanged are kept in memory first,
    so an edited document re-embeds only its changed passages;
 2. upsert the other passages, in batches shared with other documents;
-3. upsert the marker.
+3. upsert the marker, in a later upsert call than every other passage of the document (it rides with the
+   next batch, so this costs no extra write).
 
 A crash before 3 leaves no marker, so the next run redoes the document from 1; a crash after 3 leaves the
 document complete. Either way: no duplicates (ids follow from document and position), no orphans (step 1
@@ -66,16 +67,18 @@ class DocumentWriter:
         self,
         index: SearchIndex,
         embedder: Embedder,
-        batch_size: int = 256,
-        on_written: Callable[[int], None] | None = None,
+        batch_size: int = 1024,
+        on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.batch_size = batch_size
-        self.on_written = on_written
+        self.on_progress = on_progress
+        """Called with the number of passages just embedded (or given a kept vector)."""
         self.stats = WriterStats()
         self._queue: list[Passage] = []
         self._docs: dict[str, _Doc] = {}
+        self._held: list[EmbeddedPassage] = []
 
     def add(self, doc_id: str, passages: list[Passage], doc_hash: str, existed: bool) -> None:
         """Queue a whole document (at least one passage) for writing; writes full batches as they fill."""
@@ -105,6 +108,20 @@ class DocumentWriter:
     def finish(self) -> None:
         while self._queue:
             self._flush(self.batch_size)
+        self._write(self._held)
+        self._held = []
+
+    def _write(self, passages: list[EmbeddedPassage]) -> None:
+        if not passages:
+            return
+        self.index.upsert(passages)
+        for ep in passages:
+            if ep.passage.id == self._docs[ep.passage.document_id].ids[-1]:
+                doc = self._docs.pop(ep.passage.document_id)
+                if doc.existed:
+                    self.stats.updated += 1
+                else:
+                    self.stats.added += 1
 
     def _clear(self, docs: list[_Doc]) -> None:
         ids = [pid for d in docs for pid in d.ids]
@@ -135,33 +152,25 @@ class DocumentWriter:
                 vectors[p.id] = v
         t1 = time.perf_counter()
         if todo:
-            embedded = self.embedder.embed_documents([passage_text(p.title, p.text) for p in todo])
+            embedded = self.embedder.embed_documents(
+                [passage_text(p.title, p.text) for p in todo], progress=self.on_progress
+            )
             vectors.update(zip([p.id for p in todo], embedded, strict=True))
         t2 = time.perf_counter()
-        markers = [
-            p for p in items if MARKER_HASH_KEY in p.metadata and p.id == self._docs[p.document_id].ids[-1]
-        ]
-        marker_ids = {p.id for p in markers}
-        bodies = [p for p in items if p.id not in marker_ids]
+        markers = {p.id for p in items if p.id == self._docs[p.document_id].ids[-1]}
 
-        def embedded_passages(ps: list[Passage]) -> list[EmbeddedPassage]:
-            return [EmbeddedPassage(p, vectors[p.id], self._docs[p.document_id].hashes[p.id]) for p in ps]
+        def with_vector(p: Passage) -> EmbeddedPassage:
+            return EmbeddedPassage(p, vectors[p.id], self._docs[p.document_id].hashes[p.id])
 
-        if bodies:
-            self.index.upsert(embedded_passages(bodies))
-        if markers:
-            self.index.upsert(embedded_passages(markers))
-        for m in markers:
-            doc = self._docs.pop(m.document_id)
-            if doc.existed:
-                self.stats.updated += 1
-            else:
-                self.stats.added += 1
+        # Markers of documents fully written by earlier calls go out with this call's other passages; this
+        # batch's markers wait for the next call, so a marker never shares a write with its own document.
+        self._write([with_vector(p) for p in items if p.id not in markers] + self._held)
+        self._held = [with_vector(p) for p in items if p.id in markers]
         t3 = time.perf_counter()
         self.stats.passages += len(items)
         self.stats.embedded += len(todo)
         self.stats.reused += len(items) - len(todo)
         self.stats.embed_seconds += t2 - t1
         self.stats.write_seconds += (t1 - t0) + (t3 - t2)
-        if self.on_written:
-            self.on_written(len(items))
+        if self.on_progress and len(items) > len(todo):
+            self.on_progress(len(items) - len(todo))
