@@ -57,7 +57,7 @@ class IngestStatus:
     files_total: int = 0
     files_done: int = 0
     bytes_total: int = 0
-    bytes_done: int = 0
+    bytes_done: float = 0
     passages: int = 0
     started: float = field(default_factory=time.perf_counter)
 
@@ -110,7 +110,7 @@ class _Run:
         self.protected_sources: set[str] = set()
         """Sources that failed to read: their documents are kept, not pruned."""
 
-    def tick(self, files: int = 0, size: int = 0, passages: int = 0) -> None:
+    def tick(self, files: int = 0, size: float = 0, passages: int = 0) -> None:
         self.status.files_done += files
         self.status.bytes_done += size
         self.status.passages += passages
@@ -197,7 +197,10 @@ class _Run:
 
     def write_documents(self, todo: list[tuple[SourceFile, str, bool]]) -> None:
         writer = DocumentWriter(
-            self.index, self.embedder, self.options.batch_size, on_progress=lambda n: self.tick(passages=n)
+            self.index,
+            self.embedder,
+            self.options.batch_size,
+            on_progress=lambda n, size: self.tick(passages=n, size=size),
         )
         for item in self.parsed_in_background(todo):
             f = item.file
@@ -211,7 +214,9 @@ class _Run:
                 gone = f" ({removed} old passages removed)" if removed else ""
                 self.report.skipped.append(ReadError(shown(f.path), 0, f"empty: no text to index{gone}"))
             else:
-                writer.add(f.doc_id, item.passages, item.doc_hash, item.existed)
+                writer.add(f.doc_id, item.passages, item.doc_hash, item.existed, weight=f.size)
+                self.tick(files=1)  # its bytes count as its passages are embedded
+                continue
             self.tick(files=1, size=f.size)
         writer.finish()
         s = writer.stats

@@ -44,6 +44,7 @@ class _Doc:
     ids: list[str]
     hashes: dict[str, str]
     existed: bool
+    share: float = 0.0
     cleared: bool = False
     reuse: dict[str, Vector] = field(default_factory=dict)
 
@@ -68,19 +69,22 @@ class DocumentWriter:
         index: SearchIndex,
         embedder: Embedder,
         batch_size: int = 1024,
-        on_progress: Callable[[int], None] | None = None,
+        on_progress: Callable[[int, float], None] | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.batch_size = batch_size
         self.on_progress = on_progress
-        """Called with the number of passages just embedded (or given a kept vector)."""
+        """Called with the number of passages just embedded (or given a kept vector) and their share of
+        their documents' `weight` (e.g. bytes), for progress and ETA."""
         self.stats = WriterStats()
         self._queue: list[Passage] = []
         self._docs: dict[str, _Doc] = {}
         self._held: list[EmbeddedPassage] = []
 
-    def add(self, doc_id: str, passages: list[Passage], doc_hash: str, existed: bool) -> None:
+    def add(
+        self, doc_id: str, passages: list[Passage], doc_hash: str, existed: bool, weight: float = 0.0
+    ) -> None:
         """Queue a whole document (at least one passage) for writing; writes full batches as they fill."""
         if not passages:
             raise ValueError("a document needs at least one passage; use remove() for an empty one")
@@ -92,8 +96,9 @@ class DocumentWriter:
         )
         ordered = [*passages[1:], marker]
         self._docs[doc_id] = _Doc(
-            doc_id, [p.id for p in ordered], {p.id: p.content_hash() for p in ordered}, existed
-        )
+            doc_id, [p.id for p in ordered], {p.id: p.content_hash() for p in ordered}, existed,
+            share=weight / len(passages),
+        )  # fmt: skip
         self._queue.extend(ordered)
         while len(self._queue) >= self.batch_size:
             self._flush(self.batch_size)
@@ -123,6 +128,21 @@ class DocumentWriter:
                 else:
                     self.stats.added += 1
 
+    def _progress_of(self, todo: list[Passage]) -> Callable[[int], None] | None:
+        """An embedder progress callback that also reports the weight of the passages just embedded."""
+        report = self.on_progress
+        if report is None:
+            return None
+        shares = [self._docs[p.document_id].share for p in todo]
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            report(n, sum(shares[done : done + n]))
+            done += n
+
+        return progress
+
     def _clear(self, docs: list[_Doc]) -> None:
         ids = [pid for d in docs for pid in d.ids]
         stored = self.index.content_hashes(ids)
@@ -144,16 +164,19 @@ class DocumentWriter:
             self._clear(fresh)
         vectors: dict[str, Vector] = {}
         todo: list[Passage] = []
+        kept_share = 0.0
         for p in items:
-            v = self._docs[p.document_id].reuse.pop(p.id, None)
+            doc = self._docs[p.document_id]
+            v = doc.reuse.pop(p.id, None)
             if v is None:
                 todo.append(p)
             else:
                 vectors[p.id] = v
+                kept_share += doc.share
         t1 = time.perf_counter()
         if todo:
             embedded = self.embedder.embed_documents(
-                [passage_text(p.title, p.text) for p in todo], progress=self.on_progress
+                [passage_text(p.title, p.text) for p in todo], progress=self._progress_of(todo)
             )
             vectors.update(zip([p.id for p in todo], embedded, strict=True))
         t2 = time.perf_counter()
@@ -173,4 +196,4 @@ class DocumentWriter:
         self.stats.embed_seconds += t2 - t1
         self.stats.write_seconds += (t1 - t0) + (t3 - t2)
         if self.on_progress and len(items) > len(todo):
-            self.on_progress(len(items) - len(todo))
+            self.on_progress(len(items) - len(todo), kept_share)

@@ -62,7 +62,12 @@ def test_sigkill_at_random_moments_then_rerun_is_exact(tmp_path: Path) -> None:
     partial_states = []
     for step in range(6):
         proc = start_worker(home, docs)
-        time.sleep(rng.uniform(0.1, 3.0))
+        # Wait until some passages are in (past the previous run's), then a random slice of a write cycle.
+        target = stored_passages(home) + rng.randint(1, 60)
+        deadline = time.monotonic() + 60
+        while stored_passages(home) < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.2))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         partial_states.append(stored_passages(home))
@@ -84,5 +89,4 @@ def test_sigkill_at_random_moments_then_rerun_is_exact(tmp_path: Path) -> None:
     finally:
         index.close()
     # at least one kill landed mid-run, with some but not all passages written
-    print("partial states", partial_states, "final", len(expected))
     assert any(0 < n < len(expected) for n in partial_states), partial_states
