@@ -27,7 +27,7 @@ from ingest.manifest import Manifest
 from ingest.parsers import ParseError, parse_bytes
 from ingest.pipeline import IngestReport, ingest_records
 from ingest.readers import ReadError, parse_record, read_jsonl
-from ingest.writer import DocumentWriter, is_complete
+from ingest.writer import MARKER_COUNT_KEY, DocumentWriter, is_complete
 from retrieval.embedding import Embedder, check_compatible
 from retrieval.index import SearchIndex
 from retrieval.types import Passage
@@ -74,7 +74,8 @@ StatusFn = Callable[[IngestStatus], None]
 class _Parsed:
     file: SourceFile
     doc_hash: str
-    existed: bool
+    old_count: int
+    """Passages of the stored version (0: none stored)."""
     passages: list[Passage] | None = None
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -123,8 +124,8 @@ class _Run:
         log.info("ingest.failed", source=str(file.path), reason=reason)
 
     # ---- phase 2: which documents changed ------------------------------------------------------
-    def check(self, files: list[SourceFile]) -> list[tuple[SourceFile, str, bool]]:
-        todo: list[tuple[SourceFile, str, bool]] = []
+    def check(self, files: list[SourceFile]) -> list[tuple[SourceFile, str, int]]:
+        todo: list[tuple[SourceFile, str, int]] = []
         limit = self.options.max_file_bytes
         for start in range(0, len(files), CHECK_BATCH):
             hashed: list[tuple[SourceFile, str]] = []
@@ -150,12 +151,14 @@ class _Run:
                     self.report.unchanged += 1
                     self.tick(files=1, size=f.size)
                 else:
-                    todo.append((f, h, marker is not None))
+                    todo.append(
+                        (f, h, 0 if marker is None else int(marker.metadata.get(MARKER_COUNT_KEY, 1)))
+                    )
         return todo
 
     # ---- phase 3: parse on a thread, embed and write here ----------------------------------------
-    def parse_one(self, f: SourceFile, doc_hash: str, existed: bool) -> _Parsed:
-        item = _Parsed(f, doc_hash, existed)
+    def parse_one(self, f: SourceFile, doc_hash: str, old_count: int) -> _Parsed:
+        item = _Parsed(f, doc_hash, old_count)
         try:
             data = f.path.read_bytes()
             # The file may have changed since it was hashed: the hash must describe what is indexed.
@@ -171,16 +174,16 @@ class _Run:
             item.error = f"unexpected {type(exc).__name__} while parsing: {exc}"
         return item
 
-    def parsed_in_background(self, todo: list[tuple[SourceFile, str, bool]]) -> Iterator[_Parsed]:
+    def parsed_in_background(self, todo: list[tuple[SourceFile, str, int]]) -> Iterator[_Parsed]:
         q: queue.Queue[_Parsed | None] = queue.Queue(maxsize=self.options.parse_ahead)
         stop = threading.Event()
 
         def produce() -> None:
             try:
-                for f, h, existed in todo:
+                for f, h, old_count in todo:
                     if stop.is_set():
                         return
-                    q.put(self.parse_one(f, h, existed))
+                    q.put(self.parse_one(f, h, old_count))
             finally:
                 q.put(None)
 
@@ -195,7 +198,7 @@ class _Run:
                 with contextlib.suppress(queue.Empty):
                     q.get(timeout=0.1)
 
-    def write_documents(self, todo: list[tuple[SourceFile, str, bool]]) -> None:
+    def write_documents(self, todo: list[tuple[SourceFile, str, int]]) -> None:
         writer = DocumentWriter(
             self.index,
             self.embedder,
@@ -207,14 +210,17 @@ class _Run:
             for note in item.notes:
                 self.report.warnings.append(ReadError(shown(f.path), 0, note))
             if item.error is not None:
-                kept = "; the previous version stays indexed" if item.existed else ""
+                kept = "; the previous version stays indexed" if item.old_count else ""
                 self.fail(f, item.error + kept)
             elif not item.passages:
                 removed = writer.remove(f.doc_id)
                 gone = f" ({removed} old passages removed)" if removed else ""
                 self.report.skipped.append(ReadError(shown(f.path), 0, f"empty: no text to index{gone}"))
             else:
-                writer.add(f.doc_id, item.passages, item.doc_hash, item.existed, weight=f.size)
+                old_ids = [passage_id(f.doc_id, i) for i in range(len(item.passages), item.old_count)]
+                writer.add(
+                    f.doc_id, item.passages, item.doc_hash, item.old_count > 0, weight=f.size, old_ids=old_ids
+                )
                 self.tick(files=1)  # its bytes count as its passages are embedded
                 continue
             self.tick(files=1, size=f.size)

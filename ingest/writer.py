@@ -1,6 +1,6 @@
 """Write whole documents so that a crash at any moment leaves nothing a re-run cannot repair.
 
-Protocol used: `get`, `content_hashes`, `vectors`, `delete_documents`, `upsert` (no backend-specific call).
+Protocol used: `get`, `vectors`, `delete_documents`, `upsert` (no backend-specific call).
 
 The first passage of a document (`<doc_id>#0`) is its *marker*: its metadata holds the document hash and
 passage count, and it is written last, in an upsert call after every other passage of the document. So
@@ -8,8 +8,8 @@ passage count, and it is written last, in an upsert call after every other passa
 document:
 
 1. delete every stored passage of the document (`delete_documents`): the old version, or what a crashed
-   run left half-written; vectors of passages whose content hash is unchanged are kept in memory first,
-   so an edited document re-embeds only its changed passages;
+   run left half-written; vectors of stored passages whose text recurs in the new version are kept in
+   memory first, so an edited document re-embeds only its changed passages;
 2. upsert the other passages, in batches shared with other documents;
 3. upsert the marker, in a later upsert call than every other passage of the document (it rides with the
    next batch, so this costs no extra write).
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from retrieval.embedding import Embedder, passage_text
@@ -43,7 +43,9 @@ class _Doc:
     doc_id: str
     ids: list[str]
     hashes: dict[str, str]
+    texts: dict[str, str]
     existed: bool
+    old_ids: tuple[str, ...] = ()
     share: float = 0.0
     cleared: bool = False
     reuse: dict[str, Vector] = field(default_factory=dict)
@@ -83,9 +85,18 @@ class DocumentWriter:
         self._held: list[EmbeddedPassage] = []
 
     def add(
-        self, doc_id: str, passages: list[Passage], doc_hash: str, existed: bool, weight: float = 0.0
+        self,
+        doc_id: str,
+        passages: list[Passage],
+        doc_hash: str,
+        existed: bool,
+        weight: float = 0.0,
+        old_ids: Sequence[str] = (),
     ) -> None:
-        """Queue a whole document (at least one passage) for writing; writes full batches as they fill."""
+        """Queue a whole document (at least one passage) for writing; writes full batches as they fill.
+
+        `old_ids` names the stored version's passages beyond the new ones (from its marker), so their
+        vectors can be reused when their text moved to another position."""
         if not passages:
             raise ValueError("a document needs at least one passage; use remove() for an empty one")
         if doc_id in self._docs:
@@ -96,9 +107,14 @@ class DocumentWriter:
         )
         ordered = [*passages[1:], marker]
         self._docs[doc_id] = _Doc(
-            doc_id, [p.id for p in ordered], {p.id: p.content_hash() for p in ordered}, existed,
+            doc_id,
+            [p.id for p in ordered],
+            {p.id: p.content_hash() for p in ordered},
+            {p.id: passage_text(p.title, p.text) for p in ordered},
+            existed,
+            old_ids=tuple(old_ids),
             share=weight / len(passages),
-        )  # fmt: skip
+        )
         self._queue.extend(ordered)
         while len(self._queue) >= self.batch_size:
             self._flush(self.batch_size)
@@ -144,13 +160,19 @@ class DocumentWriter:
         return progress
 
     def _clear(self, docs: list[_Doc]) -> None:
-        ids = [pid for d in docs for pid in d.ids]
-        stored = self.index.content_hashes(ids)
-        hashes = {pid: h for d in docs for pid, h in d.hashes.items()}
-        same = [pid for pid in ids if stored.get(pid) == hashes[pid]]
-        kept = self.index.vectors(same) if same else {}
+        """Keep the vectors of stored passages whose embedded text recurs in the new version (wherever
+        it moved), then delete everything stored under these documents."""
+        candidates = list(dict.fromkeys(pid for d in docs for pid in (*d.ids, *d.old_ids)))
+        stored_id = {(p.document_id, passage_text(p.title, p.text)): p.id for p in self.index.get(candidates)}
+        wanted = {
+            pid: stored_id[(d.doc_id, d.texts[pid])]
+            for d in docs
+            for pid in d.ids
+            if (d.doc_id, d.texts[pid]) in stored_id
+        }
+        kept = self.index.vectors(list(set(wanted.values()))) if wanted else {}
         for d in docs:
-            d.reuse = {pid: kept[pid] for pid in d.ids if pid in kept}
+            d.reuse = {pid: kept[wanted[pid]] for pid in d.ids if pid in wanted and wanted[pid] in kept}
         self.index.delete_documents([d.doc_id for d in docs])
         for d in docs:
             d.cleared = True
