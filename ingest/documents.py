@@ -42,7 +42,8 @@ def heading_title(title: str, headings: tuple[str, ...]) -> str:
 
 def build_passages(doc_id: str, source: Path, doc: ParsedDocument, chunker: Chunker) -> list[Passage]:
     """The document's passages in reading order. Metadata: source, format, position, char_start/char_end
-    (offsets into the extracted text), headings and page where known, the document title."""
+    (offsets into the extracted text), headings and page where known, the document title, and the
+    parser's document metadata (`pages` of a PDF)."""
     passages: list[Passage] = []
     titles: dict[str, tuple[str, int]] = {}
     for section in doc.sections:
@@ -59,6 +60,7 @@ def build_passages(doc_id: str, source: Path, doc: ParsedDocument, chunker: Chun
                 "char_start": start,
                 "char_end": end,
                 "doc_title": doc.title,
+                **doc.metadata,
             }
             if section.headings:
                 meta["headings"] = list(section.headings)

@@ -308,7 +308,16 @@ def ingest_paths(
     documents: list[SourceFile] = []
     records: list[SourceFile] = []
     first_of: dict[str, SourceFile] = {}
+    first_path: dict[Path, SourceFile] = {}
     for f in found.files:
+        if f.path in first_path:  # overlapping arguments (a folder and a file or subfolder in it)
+            run.report.warnings.append(
+                ReadError(shown(f.path), 0, f"given twice: ingested once, as {first_path[f.path].doc_id!r}")
+            )
+            run.status.files_total -= 1
+            run.status.bytes_total -= f.size
+            continue
+        first_path[f.path] = f
         if f.records:
             records.append(f)
             continue

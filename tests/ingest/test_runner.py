@@ -84,7 +84,7 @@ def test_pdf_pages_html_main_content_and_sniffed_formats(
 ) -> None:
     run_ingest([docs], index, EMB, tmp_path)
     pdf = passages_of(index, "report.pdf")
-    assert {p.metadata["page"] for p in pdf} == {1, 2}
+    assert {p.metadata["page"] for p in pdf} == {1, 2} and pdf[0].metadata["pages"] == 2
     assert pdf[0].metadata["doc_title"] == "Glacier report" and pdf[0].metadata["format"] == "pdf"
     glacier = [p for p in pdf if "retreated nine metres" in p.text]
     assert [p.metadata["page"] for p in glacier] == [2]
@@ -197,3 +197,11 @@ def test_jsonl_and_nested_beir_folder_keep_their_ids(index: EmbeddedIndex, tmp_p
     write_jsonl(root / "extra.jsonl", [{"_id": "x1", "text": "glacier"}])
     run_ingest([root], index, EMB, tmp_path, prune=True)
     assert sorted(p.id for p in index.get(["d1", "x1", "x2"])) == ["d1", "x1"]
+
+
+def test_overlapping_arguments_ingest_a_file_once(index: EmbeddedIndex, docs: Path, tmp_path: Path) -> None:
+    report = run_ingest([docs / "guide", docs / "guide" / "install.md"], index, EMB, tmp_path)
+    assert report.added == 2
+    assert [str(w) for w in report.warnings] == [
+        f"{docs / 'guide' / 'install.md'}: given twice: ingested once, as 'install.md'"
+    ]
