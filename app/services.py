@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from app.answering import Answerer, RankedHits
+from app.answering import AnswerSettings as AnswerConfig
+from app.llm import LLMClient, OpenAIChatClient
 from app.settings import Settings
 from ingest.chunking import Chunker, tokenizer_for
 from retrieval.embedded import EmbeddedBackend
@@ -16,7 +20,7 @@ from retrieval.types import IndexSpec
 
 def make_backend(settings: Settings) -> IndexBackend:
     if settings.backend == "embedded":
-        return EmbeddedBackend(settings.home)
+        return EmbeddedBackend(settings.home, vector_index=settings.retrieval.vector_index)
     raise RagsearchError(
         f"backend {settings.backend!r} is not available in this build; use RAGSEARCH_BACKEND=embedded"
     )
@@ -69,3 +73,41 @@ def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
 def manifest_path(settings: Settings, index_name: str) -> Path:
     """Where the ingest layer lists an index's documents and their sources (for --prune)."""
     return settings.home / "manifests" / settings.backend / f"{index_name}.sqlite"
+
+
+def make_llm(settings: Settings) -> LLMClient | None:
+    """The configured LLM client, or None when neither a base URL nor an API key is set."""
+    base_url, key = settings.llm.resolved()
+    if base_url is None and key is None:
+        return None
+    c = settings.llm
+    return OpenAIChatClient(
+        c.model,
+        base_url=base_url,
+        api_key=key,
+        temperature=c.temperature,
+        max_tokens=c.max_tokens,
+        timeout_s=c.timeout_s,
+        max_retries=c.max_retries,
+    )
+
+
+def make_answerer(
+    index: SearchIndex, retriever: Retriever, settings: Settings, llm: LLMClient | None
+) -> Answerer:
+    a = settings.answer
+    mode = "hybrid" if a.mode in ("auto", "ltr") else a.mode
+
+    def search(question: str) -> RankedHits:
+        t0 = time.perf_counter()
+        result = retriever.search(question, mode=mode, k=a.top_passages)
+        return RankedHits(result.hits, (time.perf_counter() - t0) * 1e3)
+
+    config = AnswerConfig(
+        top_passages=a.top_passages,
+        context_tokens=a.context_tokens,
+        max_question_chars=a.max_question_chars,
+        min_rerank_score=a.min_rerank_score,
+        min_dense_score=a.min_dense_score,
+    )
+    return Answerer(search, index.get, llm, config)

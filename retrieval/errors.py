@@ -25,6 +25,10 @@ class InvalidInputError(RagsearchError):
     pass
 
 
+class BackendUnavailableError(RagsearchError):
+    """Storage could not be read or written (disk full, files missing, cluster down)."""
+
+
 class UnknownNameError(RagsearchError):
     """A lookup by name (mode, fusion, system, dataset...) that names nothing known."""
 
