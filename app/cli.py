@@ -428,9 +428,10 @@ def train(
     finally:
         idx.close()
     if cv:
-        print_eval(report)
         if as_json:
             sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        else:
+            print_eval(report)
         return
     m = outcome.manifest
     if as_json:

@@ -88,9 +88,10 @@ def train_ltr(
         dev_name, dev_split = dev.split, dev
     model = fit(train_ts, dev_ts, params)
     dev_qrels = {q: dev_split.qrels[q] for q in dev_ts.qids}
+    dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)
     metrics: dict[str, dict[str, float]] = {
         "dev": {
-            "ltr_nDCG@10": round(ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels), 6),
+            "ltr_nDCG@10": round(dev_ndcg, 6),
             "hybrid_nDCG@10": round(ndcg10(dev_ts, dev_ts.column("fused_score"), dev_qrels), 6),
         }
     }
@@ -137,7 +138,7 @@ def train_ltr(
     )
     gate = None
     if promote_if_better:
-        gate = decide(registry, metrics["dev"]["ltr_nDCG@10"], dev_ts, dev_qrels)
+        gate = decide(registry, dev_ndcg, dev_ts, dev_qrels)
     registry.register(manifest, model.booster, model.importance(), {"training": train_ts, "dev": dev_ts})
     if gate is not None and gate.promote:
         registry.promote(version)
