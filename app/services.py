@@ -85,4 +85,6 @@ def train_params(settings: Settings) -> TrainParams:
         early_stopping_rounds=r.early_stopping_rounds,
         seed=r.seed,
         num_threads=r.threads,
+        prior_weight=r.prior_weight,
+        monotone=r.monotone,
     )

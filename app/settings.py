@@ -77,6 +77,12 @@ class RerankSettings(BaseModel, extra="forbid"):
     holdout_fraction: float = Field(0.2, gt=0, lt=1, description="share of train queries held out as dev")
     seed: int = 13
     threads: int = Field(2, ge=1, le=256)
+    prior_weight: float = Field(
+        0.0,
+        ge=0,
+        description="trees start from prior_weight * fused_score and learn corrections; 0: from scratch",
+    )
+    monotone: bool = Field(False, description="keep the model non-decreasing in first-stage relevance scores")
 
 
 class Settings(BaseSettings):

@@ -110,7 +110,7 @@ def train_ltr(
         created_at=now_utc(),
         feature_names=FEATURE_NAMES,
         features_version=FEATURES_VERSION,
-        params={**params.to_dict(), "lightgbm": params.lightgbm()},
+        params={**params.to_dict(), "lightgbm": params.lightgbm(train_ts.feature_names)},
         best_iteration=model.best_iteration,
         training_data={
             "train": {

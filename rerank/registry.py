@@ -27,6 +27,7 @@ import numpy as np
 
 from rerank.errors import FeatureMismatchError, ModelNotFoundError
 from rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from rerank.train import prior
 
 VERSION_RE = re.compile(r"^v\d{4,}$")
 
@@ -76,9 +77,11 @@ class LoadedModel:
     booster: lgb.Booster
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(
+        trees = np.asarray(
             self.booster.predict(features, num_iteration=self.manifest.best_iteration), dtype=np.float64
         )
+        weight = float(self.manifest.params.get("prior_weight", 0.0))
+        return trees + prior(features, self.manifest.feature_names, weight)
 
 
 def check_features(manifest: ModelManifest) -> None:

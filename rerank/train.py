@@ -17,6 +17,18 @@ from eval.metrics import evaluate
 from eval.runs import Run
 from rerank.dataset import TrainingSet
 from rerank.errors import TrainingDataError
+from rerank.features import FEATURE_NAMES
+
+MONOTONE_UP = ("fused_score", "bm25_rel", "dense_cosine", "dense_gap", "bm25_best_fields")
+PRIOR_FEATURE = "fused_score"
+
+
+def prior(features: NDArray[np.float32], feature_names: Sequence[str], weight: float) -> NDArray[np.float64]:
+    """The score the trees start from: `weight * fused_score` (0 where it is missing)."""
+    if weight == 0:
+        return np.zeros(features.shape[0], dtype=np.float64)
+    col = features[:, list(feature_names).index(PRIOR_FEATURE)].astype(np.float64)
+    return weight * np.nan_to_num(col, nan=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +45,19 @@ class TrainParams:
     early_stopping_rounds: int = 100
     seed: int = 13
     num_threads: int = 2
+    prior_weight: float = 0.0
+    """Trees start from `prior_weight * fused_score` (LightGBM init_score) and learn corrections to the
+    hybrid order; 0 learns from scratch. Applied the same way at prediction."""
+    monotone: bool = False
+    """Constrain the model to be non-decreasing in the first-stage relevance scores (`MONOTONE_UP`)."""
 
-    def lightgbm(self) -> dict[str, Any]:
+    def lightgbm(self, feature_names: Sequence[str] = FEATURE_NAMES) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.monotone:
+            extra["monotone_constraints"] = [1 if n in MONOTONE_UP else 0 for n in feature_names]
+            extra["monotone_constraints_method"] = "advanced"
         return {
+            **extra,
             "objective": "lambdarank",
             "metric": "ndcg",
             "eval_at": [10],
@@ -62,9 +84,13 @@ class FittedRanker:
     booster: lgb.Booster
     best_iteration: int
     seconds: float
+    prior_weight: float = 0.0
 
     def predict(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
-        return np.asarray(self.booster.predict(features, num_iteration=self.best_iteration), dtype=np.float64)
+        trees = np.asarray(
+            self.booster.predict(features, num_iteration=self.best_iteration), dtype=np.float64
+        )
+        return trees + prior(features, self.booster.feature_name(), self.prior_weight)
 
     def importance(self) -> dict[str, dict[str, float]]:
         names = self.booster.feature_name()
@@ -73,11 +99,12 @@ class FittedRanker:
         return {n: {"gain": float(g), "split": float(s)} for n, g, s in zip(names, gain, split, strict=True)}
 
 
-def _dataset(ts: TrainingSet, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+def _dataset(ts: TrainingSet, prior_weight: float, reference: lgb.Dataset | None = None) -> lgb.Dataset:
     return lgb.Dataset(
         ts.features,
         label=ts.labels,
         group=ts.groups,
+        init_score=prior(ts.features, ts.feature_names, prior_weight) if prior_weight else None,
         feature_name=list(ts.feature_names),
         reference=reference,
         free_raw_data=False,
@@ -93,10 +120,10 @@ def fit(train: TrainingSet, dev: TrainingSet, params: TrainParams) -> FittedRank
             "no training candidate is judged relevant: check that the index holds the judged corpus"
         )
     t0 = time.perf_counter()
-    dtrain = _dataset(train)
-    ddev = _dataset(dev, reference=dtrain)
+    dtrain = _dataset(train, params.prior_weight)
+    ddev = _dataset(dev, params.prior_weight, reference=dtrain)
     booster = lgb.train(
-        params.lightgbm(),
+        params.lightgbm(train.feature_names),
         dtrain,
         num_boost_round=params.num_boost_round,
         valid_sets=[ddev],
@@ -104,7 +131,7 @@ def fit(train: TrainingSet, dev: TrainingSet, params: TrainParams) -> FittedRank
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
     )
     best = booster.best_iteration or booster.current_iteration()
-    return FittedRanker(booster, int(best), time.perf_counter() - t0)
+    return FittedRanker(booster, int(best), time.perf_counter() - t0, params.prior_weight)
 
 
 def _key(qid: str) -> tuple[int, int | str]:

@@ -41,3 +41,9 @@ def scifact_ltr_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
     return make_ltr_slice(
         shared_data / "scifact", tmp_path_factory.mktemp("ltrdata") / "scifact", 150, 50, 200
     )
+
+
+@pytest.fixture(scope="session")
+def scifact_cli_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SciFact: 60 train and 20 test queries, their relevant abstracts and 100 others (real data)."""
+    return make_ltr_slice(shared_data / "scifact", tmp_path_factory.mktemp("ltrcli") / "scifact", 60, 20, 100)

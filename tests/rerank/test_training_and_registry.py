@@ -28,7 +28,14 @@ from retrieval.searcher import Retriever
 from retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 
-PARAMS = TrainParams(learning_rate=0.1, num_boost_round=200, early_stopping_rounds=20, min_data_in_leaf=20)
+PARAMS = TrainParams(
+    learning_rate=0.1,
+    num_boost_round=200,
+    early_stopping_rounds=20,
+    min_data_in_leaf=20,
+    prior_weight=5.0,
+    monotone=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +111,7 @@ def test_manifest_records_what_reproduces_the_run(env: tuple[Retriever, Path], f
     assert {"lightgbm", "numpy", "python"} <= set(m.libraries)
     assert set(registry.importance(m.version)) == set(m.feature_names)
     assert m.trained_on == {"train"}
+    assert m.params["prior_weight"] == 5.0 and "monotone_constraints" in m.params["lightgbm"]
 
 
 def test_registry_round_trip_and_gate(
