@@ -108,7 +108,10 @@ def exact_phrase(query: Sequence[str], passage: Sequence[str]) -> float:
     if n < 2:
         return NAN
     q = tuple(query)
-    return float(any(tuple(passage[i : i + n]) == q for i in range(len(passage) - n + 1)))
+    first = q[0]
+    return float(
+        any(passage[i] == first and tuple(passage[i : i + n]) == q for i in range(len(passage) - n + 1))
+    )
 
 
 def matched_idf(query: QueryView, passage: Sequence[str]) -> list[float]:
@@ -122,19 +125,18 @@ def min_span(query: Sequence[str], passage: Sequence[str]) -> float:
     wanted = set(query) & set(passage)
     if len(wanted) < 2:
         return NAN
+    hits = [(i, t) for i, t in enumerate(passage) if t in wanted]
     counts: dict[str, int] = {}
     best = len(passage)
     left = 0
-    for right, tok in enumerate(passage):
-        if tok in wanted:
-            counts[tok] = counts.get(tok, 0) + 1
+    for pos, tok in hits:
+        counts[tok] = counts.get(tok, 0) + 1
         while len(counts) == len(wanted):
-            best = min(best, right - left + 1)
-            lt = passage[left]
-            if lt in counts:
-                counts[lt] -= 1
-                if counts[lt] == 0:
-                    del counts[lt]
+            lpos, ltok = hits[left]
+            best = min(best, pos - lpos + 1)
+            counts[ltok] -= 1
+            if counts[ltok] == 0:
+                del counts[ltok]
             left += 1
     return best / len(wanted)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from rerank.extract import FeatureLogger
+from rerank.protocol import Reranker
 from rerank.registry import LoadedModel
 from retrieval.errors import InvalidInputError
 from retrieval.searcher import Retriever, SearchResult, order
@@ -36,7 +37,7 @@ class LtrReranker:
 
 def ltr_search(
     retriever: Retriever,
-    reranker: LtrReranker,
+    reranker: Reranker,
     query: str,
     k: int = 10,
     query_vector: Vector | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,24 @@ def test_phrase_and_span_functions() -> None:
     assert math.isnan(exact_phrase(["a"], ["a"]))
     assert min_span(["a", "b"], ["a", "x", "x", "b", "a"]) == 1.0  # "b a" at the end
     assert min_span(["a", "b", "c"], ["a", "x", "b", "x", "x", "c"]) == 2.0
+
+
+def _brute_span(q: list[str], p: list[str]) -> float:
+    w = set(q) & set(p)
+    if len(w) < 2:
+        return math.nan
+    return min(j - i + 1 for i in range(len(p)) for j in range(i, len(p)) if w <= set(p[i : j + 1])) / len(w)
+
+
+def _brute_phrase(q: list[str], p: list[str]) -> float:
+    return math.nan if len(q) < 2 else float(any(p[i : i + len(q)] == q for i in range(len(p) - len(q) + 1)))
+
+
+def test_span_and_phrase_match_brute_force_oracles() -> None:
+    rng = random.Random(1)
+    for _ in range(500):
+        vocab = "abcdef"[: rng.randint(2, 6)]
+        q = [rng.choice(vocab) for _ in range(rng.randint(1, 4))]
+        p = [rng.choice(vocab) for _ in range(rng.randint(0, 15))]
+        for ours, oracle in ((min_span(q, p), _brute_span(q, p)), (exact_phrase(q, p), _brute_phrase(q, p))):
+            assert (math.isnan(ours) and math.isnan(oracle)) or ours == oracle, (q, p, ours, oracle)
