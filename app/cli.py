@@ -215,8 +215,9 @@ def do_eval(
         reranker = make_reranker(idx, s, model) if "ltr" in systems else None
         if reranker is not None:
             refuse_seen_judgments(reranker, split)
-        qids = list(split.queries)
-        vectors = dict(zip(qids, retriever.encode([split.queries[q] for q in qids]), strict=True))
+        queries = split.queries if subset_qids is None else {q: split.queries[q] for q in subset_qids}
+        qids = list(queries)
+        vectors = dict(zip(qids, retriever.encode([queries[q] for q in qids]), strict=True))
         depth = 100
         runs = {}
         for system in systems:
@@ -227,9 +228,7 @@ def do_eval(
                         return reranker.rerank(text, retriever.candidates(text, vec), vec)
                     return retriever.search(text, mode=mode, k=depth, query_vector=vec).hits
 
-                runs[system] = run_system(
-                    rank, split.queries, vectors, lambda n: bar.advance(bar.task_ids[0], n)
-                )
+                runs[system] = run_system(rank, queries, vectors, lambda n: bar.advance(bar.task_ids[0], n))
     finally:
         idx.close()
     if runs_dir:
