@@ -138,11 +138,23 @@ def _key(qid: str) -> tuple[int, int | str]:
     return (0, int(qid)) if qid.isdigit() else (1, qid)
 
 
+def _unit_hash(qid: str) -> float:
+    return int(hashlib.sha1(qid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def holdout(qids: Sequence[str], fraction: float = 0.2) -> tuple[list[str], list[str]]:
-    """A deterministic (train, dev) split of query ids: a query is dev when its id hashes below `fraction`."""
-    dev = [q for q in qids if int(hashlib.sha1(q.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction]
-    dev_set = set(dev)
-    return [q for q in qids if q not in dev_set], dev
+    """A deterministic (train, dev) split of query ids: a query is dev when its id hashes below `fraction`.
+
+    With two or more queries each side keeps at least one (the lowest hash goes to dev, the highest to train).
+    """
+    dev_set = {q for q in qids if _unit_hash(q) < fraction}
+    if len(set(qids)) >= 2:
+        by_hash = sorted(set(qids), key=_unit_hash)
+        if not dev_set:
+            dev_set = {by_hash[0]}
+        if len(dev_set) == len(by_hash):
+            dev_set.discard(by_hash[-1])
+    return [q for q in qids if q not in dev_set], [q for q in qids if q in dev_set]
 
 
 def folds(qids: Sequence[str], k: int) -> list[list[str]]:
