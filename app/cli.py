@@ -1,11 +1,11 @@
-"""The `ragsearch` command: ingest, search, eval, indexes, datasets, demo."""
+"""The `ragsearch` command: ingest, search, eval, train, models, indexes, datasets, demo."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -31,20 +31,27 @@ from app.services import (
     make_backend,
     make_chunker,
     make_embedder,
+    make_feature_logger,
     make_llm,
+    make_registry,
+    make_reranker,
     make_retriever,
     manifest_path,
     open_or_create_index,
+    train_params,
 )
 from app.settings import Settings, get_settings
 from eval.answers import answer_split, score_answers
-from eval.data import load_split
+from eval.data import JudgedSplit, load_split, splits
 from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
 from eval.metrics import DEFAULT_MEASURES
+from eval.subsets import SUBSETS, subset_queries
 from ingest.datasets import download_dataset, local_dataset
 from ingest.manifest import Manifest
 from ingest.pipeline import IngestReport
 from ingest.runner import IngestOptions, IngestStatus, ingest_paths
+from rerank.ltr import LtrReranker, ltr_search
+from rerank.pipeline import cross_validate_split, train_ltr
 from retrieval.errors import InvalidInputError, RagsearchError
 from retrieval.searcher import FIRST_STAGE_MODES, check_mode
 from retrieval.types import Candidate, Vector
@@ -56,11 +63,20 @@ feedback_app = typer.Typer(help="User feedback from the UI and API.", no_args_is
 app.add_typer(indexes_app, name="indexes")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(feedback_app, name="feedback")
+models_app = typer.Typer(
+    help="Learning-to-rank models: list, show, promote, roll back.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+
+SEARCH_MODES = (*FIRST_STAGE_MODES, "ltr")
 
 out = Console()
 err = Console(stderr=True)
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="index name")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="LTR model version for mode ltr (default: the promoted one)")
+]
 
 
 def settings() -> Settings:
@@ -227,17 +243,21 @@ def delete(
 def search(
     text: Annotated[str, typer.Argument(help="the query")],
     index: IndexOpt = "default",
-    mode: Annotated[str, typer.Option(help=f"one of {', '.join(FIRST_STAGE_MODES)}")] = "hybrid",
+    mode: Annotated[str, typer.Option(help=f"one of {', '.join(SEARCH_MODES)}")] = "hybrid",
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    model: ModelOpt = None,
 ) -> None:
-    """Search an index and print the top passages with every first-stage score."""
+    """Search an index and print the top passages with every first-stage score (and the LTR score)."""
     s = settings()
-    check_mode(mode)
+    check_mode(mode, SEARCH_MODES)
     idx = make_backend(s).open(index)
     try:
         retriever = make_retriever(idx, make_embedder(s), s)
-        result = retriever.search(text, mode=mode, k=k)
+        if mode == "ltr":
+            result = ltr_search(retriever, make_reranker(idx, s, model), text, k=k)
+        else:
+            result = retriever.search(text, mode=mode, k=k)
         passages = {p.id: p for p in idx.get([h.id for h in result.hits])}
     finally:
         idx.close()
@@ -320,35 +340,52 @@ def do_eval(
     systems: list[str],
     s: Settings,
     runs_dir: Path | None,
+    model: str | None = None,
+    subset: str | None = None,
 ) -> EvalReport:
     for system in systems:
-        check_mode(system)
+        check_mode(system, SEARCH_MODES)
     split = load_split(dataset_dir, split_name)
+    subset_qids = subset_queries(subset, dataset_dir, split_name, split.qrels) if subset else None
     idx = make_backend(s).open(index_name)
     try:
         retriever = make_retriever(idx, make_embedder(s), s)
-        qids = list(split.queries)
-        vectors = dict(zip(qids, retriever.encode([split.queries[q] for q in qids]), strict=True))
+        reranker = make_reranker(idx, s, model) if "ltr" in systems else None
+        if reranker is not None:
+            refuse_seen_judgments(reranker, split)
+        queries = split.queries if subset_qids is None else {q: split.queries[q] for q in subset_qids}
+        qids = list(queries)
+        vectors = dict(zip(qids, retriever.encode([queries[q] for q in qids]), strict=True))
         depth = 100
         runs = {}
         for system in systems:
             with progress_bar(f"eval {system}", len(qids)) as bar:
 
                 def rank(text: str, vec: Vector, mode: str = system) -> list[Candidate]:
+                    if mode == "ltr" and reranker is not None:
+                        return reranker.rerank(text, retriever.candidates(text, vec), vec)
                     return retriever.search(text, mode=mode, k=depth, query_vector=vec).hits
 
-                runs[system] = run_system(
-                    rank, split.queries, vectors, lambda n: bar.advance(bar.task_ids[0], n)
-                )
+                runs[system] = run_system(rank, queries, vectors, lambda n: bar.advance(bar.task_ids[0], n))
     finally:
         idx.close()
     if runs_dir:
         save_runs(runs, runs_dir, split.dataset, split.split)
-    return compare_systems(split, runs, DEFAULT_MEASURES)
+    return compare_systems(split, runs, DEFAULT_MEASURES, subset_qids, subset)
+
+
+def refuse_seen_judgments(reranker: LtrReranker, split: JudgedSplit) -> None:
+    m = reranker.model.manifest
+    if m.dataset == split.dataset and split.split in m.trained_on:
+        raise InvalidInputError(
+            f"model {m.version} was trained on {m.dataset}/{', '.join(sorted(m.trained_on))}: evaluating it on "
+            f"{split.split} measures nothing; evaluate on held-out judgments or pick another --model"
+        )
 
 
 def print_eval(report: EvalReport) -> None:
-    table = Table(title=f"{report.dataset} / {report.split}: {report.n_queries} judged queries")
+    scope = f" ({report.subset})" if report.subset else ""
+    table = Table(title=f"{report.dataset} / {report.split}{scope}: {report.n_queries} judged queries")
     table.add_column("system")
     for m in report.measures:
         table.add_column(m, justify="right")
@@ -365,7 +402,7 @@ def print_eval(report: EvalReport) -> None:
 def parse_systems(systems: str) -> list[str]:
     names = [x.strip() for x in systems.split(",") if x.strip()]
     if not names:
-        raise InvalidInputError("--systems is empty: name at least one of " + ", ".join(FIRST_STAGE_MODES))
+        raise InvalidInputError("--systems is empty: name at least one of " + ", ".join(SEARCH_MODES))
     return names
 
 
@@ -379,10 +416,14 @@ def eval_cmd(
     ),
     json_path: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
     runs: Annotated[Path | None, typer.Option(help="write TREC run files into this folder")] = None,
+    model: ModelOpt = None,
+    subset: Annotated[
+        str | None, typer.Option(help=f"evaluate only a subset of the queries: {', '.join(SUBSETS)}")
+    ] = None,
 ) -> None:
     """Evaluate systems on judged queries: nDCG@10, R@100, RR@10 and a paired t-test against the first."""
     s = settings()
-    report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs)
+    report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs, model, subset)
     print_eval(report)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -574,6 +615,157 @@ def feedback_export(
     finally:
         store.close()
     out.print(f"wrote {n_judgments} judgments for {n_queries} queries to {out_dir}")
+
+
+# ---- learning to rank ---------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split to train on")] = "train",
+    dev_split: Annotated[
+        str | None, typer.Option(help="split for early stopping (default: a deterministic hold-out of train)")
+    ] = None,
+    test_split: Annotated[
+        str | None, typer.Option(help="split whose metrics are recorded in the manifest (default: test)")
+    ] = None,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            min=2, help="K-fold CV over the split's queries; reports out-of-fold, registers nothing"
+        ),
+    ] = None,
+    promote_if_better: Annotated[
+        bool, typer.Option("--promote-if-better", help="promote when dev nDCG@10 beats the promoted model")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the manifest (or CV metrics) as JSON")
+    ] = False,
+) -> None:
+    """Train a LambdaMART reranker on judged queries and register it as a new model version."""
+    s = settings()
+    have = splits(dataset_dir)
+    train_split = load_split(dataset_dir, split)
+    idx = make_backend(s).open(index)
+    try:
+        retriever = make_retriever(idx, make_embedder(s), s)
+        logger = make_feature_logger(idx, s)
+        with progress_bar("train", None) as bar:
+
+            def progress(description: str, total: int) -> Callable[[int], None]:
+                task = bar.add_task(description, total=total, rate="")
+                return lambda n: bar.advance(task, n)
+
+            if cv:
+                report = cross_validate_split(
+                    retriever, logger, train_split, cv, train_params(s), s.rerank.holdout_fraction, progress
+                )
+            else:
+                test_name = test_split or (
+                    "test" if "test" in have and split != "test" and dev_split != "test" else None
+                )
+                outcome = train_ltr(
+                    retriever,
+                    logger,
+                    make_registry(s),
+                    train_split,
+                    load_split(dataset_dir, dev_split) if dev_split else None,
+                    load_split(dataset_dir, test_name) if test_name else None,
+                    train_params(s),
+                    s.rerank.holdout_fraction,
+                    promote_if_better,
+                    progress,
+                )
+    finally:
+        idx.close()
+    if cv:
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        else:
+            print_eval(report)
+        return
+    m = outcome.manifest
+    if as_json:
+        payload = {**m.to_dict(), "promoted": bool(outcome.gate and outcome.gate.promote)}
+        if outcome.gate:
+            payload["gate"] = outcome.gate.reason
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    out.print(
+        f"model {m.version}: {m.best_iteration} trees in {m.train_seconds:.1f}s; metrics {json.dumps(m.metrics)}"
+    )
+    if outcome.gate:
+        out.print(
+            f"{'promoted' if outcome.gate.promote else 'not promoted'} {m.version}: {outcome.gate.reason}"
+        )
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every registered version, the promoted one marked."""
+    registry = make_registry(settings())
+    promoted = registry.promoted
+    rows = []
+    for v in registry.versions():
+        m = registry.manifest(v)
+        rows.append(
+            {
+                "version": v,
+                "promoted": v == promoted,
+                "created_at": m.created_at,
+                "dataset": m.dataset,
+                "train_split": m.train_split,
+                "dev": m.dev,
+                "dev_nDCG@10": m.metrics.get("dev", {}).get("ltr_nDCG@10"),
+                "test_nDCG@10": m.metrics.get("test", {}).get("ltr_nDCG@10"),
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"LTR models in {registry.root}")
+    for col in ("", "version", "created_at", "dataset/split", "dev nDCG@10", "test nDCG@10"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            "*" if r["promoted"] else "",
+            str(r["version"]),
+            str(r["created_at"]),
+            f"{r['dataset']}/{r['train_split']}",
+            "" if r["dev_nDCG@10"] is None else f"{r['dev_nDCG@10']:.4f}",
+            "" if r["test_nDCG@10"] is None else f"{r['test_nDCG@10']:.4f}",
+        )
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(version: Annotated[str, typer.Argument(help="e.g. v0001")]) -> None:
+    """The manifest and feature importance of one version, as JSON."""
+    registry = make_registry(settings())
+    payload = {
+        **registry.manifest(version).to_dict(),
+        "promoted": registry.promoted == version,
+        "importance": registry.importance(version),
+    }
+    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="e.g. v0001")]) -> None:
+    """Serve this version from now on (it must load with the running code's features)."""
+    registry = make_registry(settings())
+    registry.load(version)
+    registry.promote(version)
+    out.print(f"promoted {version}")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Promote the previously promoted version again."""
+    registry = make_registry(settings())
+    out.print(f"rolled back: {registry.rollback()} is promoted")
 
 
 def main() -> None:

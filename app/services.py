@@ -10,6 +10,10 @@ from app.answering import AnswerSettings as AnswerConfig
 from app.llm import LLMClient, OpenAIChatClient
 from app.settings import Settings
 from ingest.chunking import Chunker, tokenizer_for
+from rerank.extract import FeatureLogger
+from rerank.ltr import LtrReranker
+from rerank.registry import ModelRegistry
+from rerank.train import TrainParams
 from retrieval.embedded import EmbeddedBackend
 from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.errors import RagsearchError
@@ -111,3 +115,35 @@ def make_answerer(
         min_dense_score=a.min_dense_score,
     )
     return Answerer(search, index.get, llm, config)
+
+
+def make_registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.home)
+
+
+def make_feature_logger(index: SearchIndex, settings: Settings) -> FeatureLogger:
+    return FeatureLogger(index, settings.bm25.boosts())
+
+
+def make_reranker(index: SearchIndex, settings: Settings, version: str | None = None) -> LtrReranker:
+    """The LTR model `version`, else `RAGSEARCH_RERANK_MODEL`, else the promoted one."""
+    model = make_registry(settings).load(version or settings.rerank.model)
+    return LtrReranker(model, make_feature_logger(index, settings))
+
+
+def train_params(settings: Settings) -> TrainParams:
+    r = settings.rerank
+    return TrainParams(
+        learning_rate=r.learning_rate,
+        num_leaves=r.num_leaves,
+        min_data_in_leaf=r.min_data_in_leaf,
+        feature_fraction=r.feature_fraction,
+        bagging_fraction=r.bagging_fraction,
+        lambda_l2=r.lambda_l2,
+        num_boost_round=r.num_boost_round,
+        early_stopping_rounds=r.early_stopping_rounds,
+        seed=r.seed,
+        num_threads=r.threads,
+        prior_weight=r.prior_weight,
+        monotone=r.monotone,
+    )

@@ -130,6 +130,29 @@ class IngestSettings(BaseModel, extra="forbid"):
     batch_size: int = Field(1024, ge=1, le=100_000, description="passages per index write")
 
 
+class RerankSettings(BaseModel, extra="forbid"):
+    """Learning to rank: the model served by mode `ltr` and LightGBM training settings (chosen on dev)."""
+
+    model: str | None = Field(None, description="LTR model version to serve (default: the promoted one)")
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=1024)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    num_boost_round: int = Field(1000, ge=1, le=100_000)
+    early_stopping_rounds: int = Field(100, ge=1)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1, description="share of train queries held out as dev")
+    seed: int = 13
+    threads: int = Field(2, ge=1, le=256)
+    prior_weight: float = Field(
+        0.0,
+        ge=0,
+        description="trees start from prior_weight * fused_score and learn corrections; 0: from scratch",
+    )
+    monotone: bool = Field(False, description="keep the model non-decreasing in first-stage relevance scores")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -153,6 +176,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     api: APISettings = APISettings()
+    rerank: RerankSettings = RerankSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -437,6 +437,14 @@ class EmbeddedIndex:
         """The analyzer's tokens for `text` (what BM25 matches on)."""
         return list(self._analyzer.analyze(text))
 
+    def doc_freqs(self, tokens: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(live passages, {token: passages holding it}) for IDF features; a token's count is the larger
+        of its title and text document frequencies (tantivy keeps them per field)."""
+        searcher = self._tantivy.searcher()
+        return searcher.num_docs, {
+            t: max(searcher.doc_freq("title", t), searcher.doc_freq("text", t)) for t in tokens
+        }
+
     def _field_query(self, field: str, tokens: list[str]) -> tantivy.Query:
         return tantivy.Query.boolean_query(
             [

@@ -1,0 +1,86 @@
+"""Reranking latency and training time of the LTR model: `python -m eval.bench_rerank`.
+
+Latency: for each query, 200 first-stage candidates (BM25 + dense union, cut at 200) are reranked:
+feature extraction (passages, per-field BM25, vectors, analysis, features) plus LightGBM predict,
+timed per query; p50/p95 over the queries. Candidate retrieval itself is not included.
+Training time: the model's own logged training and dev matrices, refitted with its recorded params.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.services import make_backend, make_embedder, make_feature_logger, make_registry, make_retriever
+from app.settings import get_settings
+from eval.data import load_split
+from rerank.dataset import TrainingSet
+from rerank.train import TrainParams, fit
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--dataset", type=Path, default=None, help="BEIR folder (default: <data_dir>/scifact)")
+    p.add_argument("--index", default="scifact")
+    p.add_argument("--split", default="test")
+    p.add_argument("--model", default=None, help="model version (default: the promoted one)")
+    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--candidates", type=int, default=200)
+    p.add_argument("--skip-training", action="store_true")
+    a = p.parse_args(argv)
+    s = get_settings()
+    dataset = a.dataset or s.data_dir / "scifact"
+    registry = make_registry(s)
+    model = registry.load(a.model)
+    split = load_split(dataset, a.split)
+    qids = list(split.queries)[: a.queries]
+    idx = make_backend(s).open(a.index)
+    try:
+        retriever = make_retriever(idx, make_embedder(s), s)
+        retriever.bm25_depth = retriever.dense_depth = a.candidates
+        logger = make_feature_logger(idx, s)
+        vectors = retriever.encode([split.queries[q] for q in qids])
+        feat_ms, pred_ms, sizes = [], [], []
+        for qid, vec in zip(qids, vectors, strict=True):
+            text = split.queries[qid]
+            cands = retriever.candidates(text, vec)[: a.candidates]
+            logger.analyze.cache_clear()  # every passage analyzed afresh: the uncached cost
+            t0 = time.perf_counter()
+            x = logger.features(text, cands, vec)
+            t1 = time.perf_counter()
+            model.predict(x)
+            t2 = time.perf_counter()
+            feat_ms.append((t1 - t0) * 1e3)
+            pred_ms.append((t2 - t1) * 1e3)
+            sizes.append(len(cands))
+    finally:
+        idx.close()
+    total = np.array(feat_ms) + np.array(pred_ms)
+    out = sys.stdout.write
+    out(
+        f"model {model.manifest.version} ({model.manifest.dataset}/{model.manifest.train_split}), index {a.index}\n"
+    )
+    out(
+        f"rerank latency over {len(qids)} queries, {np.mean(sizes):.0f} candidates each (min {min(sizes)}):\n"
+    )
+    for name, v in (("features", feat_ms), ("predict", pred_ms), ("total", total)):
+        out(f"  {name:9s} p50 {np.percentile(v, 50):7.1f} ms   p95 {np.percentile(v, 95):7.1f} ms\n")
+    if a.skip_training:
+        return
+    folder = registry.path(model.manifest.version)
+    train, dev = TrainingSet.load(folder / "training.npz"), TrainingSet.load(folder / "dev.npz")
+    params = TrainParams(**{k: v for k, v in model.manifest.params.items() if k != "lightgbm"})
+    fitted = fit(train, dev, params)
+    out(
+        f"training: {train.n_rows} rows / {len(train.qids)} queries, early stopping on {len(dev.qids)} dev "
+        f"queries: {fitted.seconds:.1f} s, {fitted.best_iteration} trees "
+        f"(the recorded run took {model.manifest.train_seconds:.1f} s)\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Training sets: logged features of every first-stage candidate of judged queries, with graded labels.
+
+A candidate's label is its document's judgment (graded gains as given; unjudged and negative judgments
+are 0). The matrix is saved with the model so a training run can be reproduced and audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from eval.data import Qrels
+from eval.runs import Run, to_run
+from rerank.errors import TrainingDataError
+from rerank.extract import FeatureLogger
+from rerank.features import FEATURE_NAMES
+from retrieval.searcher import Retriever
+from retrieval.types import Vector
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSet:
+    """Rows grouped by query: `groups[i]` rows belong to `qids[i]`, in order."""
+
+    features: NDArray[np.float32]
+    labels: NDArray[np.int32]
+    groups: NDArray[np.int32]
+    qids: tuple[str, ...]
+    doc_ids: tuple[str, ...]
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.features.shape[0])
+
+    def offsets(self) -> NDArray[np.int64]:
+        return np.concatenate([[0], np.cumsum(self.groups, dtype=np.int64)])
+
+    def subset(self, qids: Sequence[str]) -> TrainingSet:
+        wanted = set(qids)
+        off = self.offsets()
+        keep = [i for i, q in enumerate(self.qids) if q in wanted]
+        rows = np.concatenate([np.arange(off[i], off[i + 1]) for i in keep]) if keep else np.zeros(0, int)
+        return TrainingSet(
+            features=self.features[rows],
+            labels=self.labels[rows],
+            groups=self.groups[keep],
+            qids=tuple(self.qids[i] for i in keep),
+            doc_ids=tuple(self.doc_ids[r] for r in rows),
+            feature_names=self.feature_names,
+        )
+
+    def column(self, name: str) -> NDArray[np.float32]:
+        return self.features[:, self.feature_names.index(name)]
+
+    def to_run(self, scores: NDArray[np.float64] | NDArray[np.float32]) -> Run:
+        """A run ranking each query's candidates by `scores` (one per row), documents deduplicated."""
+        off = self.offsets()
+        ranked = {}
+        for i, qid in enumerate(self.qids):
+            s = scores[off[i] : off[i + 1]]
+            docs = self.doc_ids[off[i] : off[i + 1]]
+            order = sorted(range(len(docs)), key=lambda j: (-float(s[j]), docs[j]))
+            ranked[qid] = [(docs[j], float(s[j])) for j in order]
+        return to_run(ranked)
+
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        for arr in (self.features, self.labels, self.groups):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update("\n".join(self.qids).encode())
+        h.update("\n".join(self.doc_ids).encode())
+        h.update("\n".join(self.feature_names).encode())
+        return h.hexdigest()
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path,
+            features=self.features,
+            labels=self.labels,
+            groups=self.groups,
+            qids=np.array(self.qids, dtype=str),
+            doc_ids=np.array(self.doc_ids, dtype=str),
+            feature_names=np.array(self.feature_names, dtype=str),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingSet:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                features=z["features"],
+                labels=z["labels"],
+                groups=z["groups"],
+                qids=tuple(str(x) for x in z["qids"]),
+                doc_ids=tuple(str(x) for x in z["doc_ids"]),
+                feature_names=tuple(str(x) for x in z["feature_names"]),
+            )
+
+
+def concat(sets: Sequence[TrainingSet]) -> TrainingSet:
+    return TrainingSet(
+        features=np.concatenate([s.features for s in sets]),
+        labels=np.concatenate([s.labels for s in sets]),
+        groups=np.concatenate([s.groups for s in sets]),
+        qids=tuple(q for s in sets for q in s.qids),
+        doc_ids=tuple(d for s in sets for d in s.doc_ids),
+        feature_names=sets[0].feature_names,
+    )
+
+
+def log_training_set(
+    retriever: Retriever,
+    logger: FeatureLogger,
+    queries: Mapping[str, str],
+    qrels: Qrels,
+    vectors: Mapping[str, Vector],
+    progress: ProgressFn | None = None,
+) -> TrainingSet:
+    """Retrieve the candidate union of each judged query and log its features and labels."""
+    feats: list[NDArray[np.float32]] = []
+    labels: list[int] = []
+    groups: list[int] = []
+    qids: list[str] = []
+    doc_ids: list[str] = []
+    for qid, text in queries.items():
+        judged = qrels.get(qid, {})
+        cands = retriever.candidates(text, vectors[qid])
+        if progress:
+            progress(1)
+        if not cands:
+            continue
+        feats.append(logger.features(text, cands, vectors[qid]))
+        labels.extend(max(0, judged.get(c.doc_id, 0)) for c in cands)
+        groups.append(len(cands))
+        qids.append(qid)
+        doc_ids.extend(c.doc_id for c in cands)
+    if not groups:
+        raise TrainingDataError(
+            "no judged query returned any candidate: is the index empty or the wrong one?"
+        )
+    return TrainingSet(
+        features=np.concatenate(feats),
+        labels=np.asarray(labels, dtype=np.int32),
+        groups=np.asarray(groups, dtype=np.int32),
+        qids=tuple(qids),
+        doc_ids=tuple(doc_ids),
+    )

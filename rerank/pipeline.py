@@ -1,0 +1,186 @@
+"""Training runs end to end: log features of judged splits, fit, measure, register, gate promotion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eval.data import JudgedSplit
+from eval.evaluate import EvalReport, compare_systems
+from eval.metrics import DEFAULT_MEASURES, evaluate
+from rerank.dataset import TrainingSet, log_training_set
+from rerank.errors import FeatureMismatchError, TrainingDataError
+from rerank.extract import FeatureLogger
+from rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
+from rerank.train import TrainParams, cross_validate, fit, holdout, ndcg10
+from retrieval.searcher import Retriever
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+"""(description, total) -> a callback advanced by the number of queries done."""
+
+
+def log_split(
+    retriever: Retriever, logger: FeatureLogger, split: JudgedSplit, progress: ProgressFactory | None = None
+) -> TrainingSet:
+    qids = list(split.queries)
+    vectors = dict(zip(qids, retriever.encode([split.queries[q] for q in qids]), strict=True))
+    step = progress(f"log features {split.dataset}/{split.split}", len(qids)) if progress else None
+    return log_training_set(retriever, logger, split.queries, split.qrels, vectors, step)
+
+
+def candidate_settings(retriever: Retriever) -> dict[str, Any]:
+    b = retriever.boosts
+    return {
+        "bm25_depth": retriever.bm25_depth,
+        "dense_depth": retriever.dense_depth,
+        "fusion": retriever.fusion,
+        "dense_weight": retriever.dense_weight,
+        "rrf_k": retriever.rrf_k,
+        "boosts": {"title": b.title, "text": b.text, "tie_breaker": b.tie_breaker},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    promote: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    manifest: ModelManifest
+    gate: GateDecision | None
+
+
+def split_metrics(ts: TrainingSet, scores: Any, split: JudgedSplit) -> dict[str, float]:
+    ev = evaluate({q: split.qrels[q] for q in split.qrels}, ts.to_run(scores), DEFAULT_MEASURES)
+    return {k: round(v, 6) for k, v in ev.means.items()}
+
+
+def train_ltr(
+    retriever: Retriever,
+    logger: FeatureLogger,
+    registry: ModelRegistry,
+    train: JudgedSplit,
+    dev: JudgedSplit | None,
+    test: JudgedSplit | None,
+    params: TrainParams,
+    holdout_fraction: float = 0.2,
+    promote_if_better: bool = False,
+    progress: ProgressFactory | None = None,
+) -> TrainOutcome:
+    """Fit on `train`, stop early on `dev` (or a deterministic hold-out of train), register the version.
+
+    `test` judgments only produce the test metrics recorded in the manifest; nothing is chosen on them.
+    """
+    if test is not None and test.split in {train.split, dev.split if dev else None}:
+        raise TrainingDataError(f"the test split {test.split!r} cannot also be the train or dev split")
+    full = log_split(retriever, logger, train, progress)
+    if dev is None:
+        tr_q, dv_q = holdout(full.qids, holdout_fraction)
+        train_ts, dev_ts = full.subset(tr_q), full.subset(dv_q)
+        dev_name = f"holdout {holdout_fraction:g} of {train.split} (sha1 of query id)"
+        dev_split = JudgedSplit(train.dataset, train.split, {q: train.queries[q] for q in dv_q}, train.qrels)
+    else:
+        train_ts, dev_ts = full, log_split(retriever, logger, dev, progress)
+        dev_name, dev_split = dev.split, dev
+    model = fit(train_ts, dev_ts, params)
+    dev_qrels = {q: dev_split.qrels[q] for q in dev_ts.qids}
+    dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)
+    metrics: dict[str, dict[str, float]] = {
+        "dev": {
+            "ltr_nDCG@10": round(dev_ndcg, 6),
+            "hybrid_nDCG@10": round(ndcg10(dev_ts, dev_ts.column("fused_score"), dev_qrels), 6),
+        }
+    }
+    if test is not None:
+        test_ts = log_split(retriever, logger, test, progress)
+        ltr = split_metrics(test_ts, model.predict(test_ts.features), test)
+        hyb = split_metrics(test_ts, test_ts.column("fused_score"), test)
+        metrics["test"] = {
+            **{f"ltr_{k}": v for k, v in ltr.items()},
+            **{f"hybrid_{k}": v for k, v in hyb.items()},
+        }
+        metrics["test"]["split"] = test.split  # type: ignore[assignment]
+    version = registry.next_version()
+    manifest = ModelManifest(
+        version=version,
+        created_at=now_utc(),
+        feature_names=FEATURE_NAMES,
+        features_version=FEATURES_VERSION,
+        params={**params.to_dict(), "lightgbm": params.lightgbm(train_ts.feature_names)},
+        best_iteration=model.best_iteration,
+        training_data={
+            "train": {
+                "sha256": train_ts.sha256(),
+                "rows": train_ts.n_rows,
+                "queries": len(train_ts.qids),
+                "file": "training.npz",
+            },
+            "dev": {
+                "sha256": dev_ts.sha256(),
+                "rows": dev_ts.n_rows,
+                "queries": len(dev_ts.qids),
+                "file": "dev.npz",
+            },
+        },
+        dataset=train.dataset,
+        train_split=train.split,
+        dev=dev_name,
+        candidates=candidate_settings(retriever),
+        embedding_model=retriever.index.spec.embedding_model,
+        index=retriever.index.name,
+        libraries=versions_of_libraries(),
+        metrics=metrics,
+        train_seconds=round(model.seconds, 3),
+    )
+    gate = None
+    if promote_if_better:
+        gate = decide(registry, dev_ndcg, dev_ts, dev_qrels)
+    registry.register(manifest, model.booster, model.importance(), {"training": train_ts, "dev": dev_ts})
+    if gate is not None and gate.promote:
+        registry.promote(version)
+    return TrainOutcome(manifest, gate)
+
+
+def decide(
+    registry: ModelRegistry, new_ndcg: float, dev_ts: TrainingSet, dev_qrels: dict[str, dict[str, int]]
+) -> GateDecision:
+    """Promote when nothing is promoted, or when the new model beats the promoted one on the same dev queries."""
+    current = registry.promoted
+    if current is None:
+        return GateDecision(True, f"no model was promoted; dev nDCG@10 {new_ndcg:.4f}")
+    try:
+        old = registry.load(current)
+    except FeatureMismatchError as exc:
+        return GateDecision(
+            True, f"the promoted {current} cannot serve this code ({exc}); dev nDCG@10 {new_ndcg:.4f}"
+        )
+    old_ndcg = ndcg10(dev_ts, old.predict(dev_ts.features), dev_qrels)
+    if new_ndcg > old_ndcg:
+        return GateDecision(
+            True,
+            f"dev nDCG@10 {new_ndcg:.4f} beats the promoted {current}'s {old_ndcg:.4f} on the same dev queries",
+        )
+    return GateDecision(
+        False,
+        f"dev nDCG@10 {new_ndcg:.4f} does not beat the promoted {current}'s {old_ndcg:.4f} on the same dev queries",
+    )
+
+
+def cross_validate_split(
+    retriever: Retriever,
+    logger: FeatureLogger,
+    split: JudgedSplit,
+    k: int,
+    params: TrainParams,
+    holdout_fraction: float = 0.2,
+    progress: ProgressFactory | None = None,
+) -> EvalReport:
+    """K-fold CV over the split's queries: hybrid against out-of-fold LTR scores, with a paired t-test."""
+    ts = log_split(retriever, logger, split, progress)
+    cv = cross_validate(ts, k, params, holdout_fraction)
+    runs = {"hybrid": ts.to_run(ts.column("fused_score")), "ltr": ts.to_run(cv.scores)}
+    return compare_systems(split, runs, DEFAULT_MEASURES, subset_name=f"{k}-fold CV, out-of-fold")

@@ -1,0 +1,240 @@
+"""Versioned LTR models under `<home>/models/ltr/`, with a promoted version and a rollback history.
+
+Each version is a folder `vNNNN/` holding:
+- `model.txt`: the LightGBM text model (no pickle),
+- `manifest.json`: feature names and order, params, training data hash, dataset and splits, candidate
+  depths, embedding model, library versions, created_at, dev and test metrics,
+- `importance.json`: gain and split importance per feature,
+- `training.npz` / `dev.npz`: the logged matrices the model was fitted and early-stopped on.
+
+`registry.json` holds `promoted` and `history` (the promotions in order; rollback steps back one).
+A model whose recorded features differ from `rerank.features.FEATURE_NAMES` refuses to load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from rerank.errors import FeatureMismatchError, ModelNotFoundError
+from rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from rerank.train import prior
+
+VERSION_RE = re.compile(r"^v\d{4,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelManifest:
+    version: str
+    created_at: str
+    feature_names: tuple[str, ...]
+    features_version: int
+    params: dict[str, Any]
+    best_iteration: int
+    training_data: dict[str, Any]
+    """sha256, rows, queries and file of the training and dev matrices."""
+    dataset: str
+    train_split: str
+    dev: str
+    """the dev split's name, or how the dev queries were held out of train."""
+    candidates: dict[str, Any]
+    """bm25_depth, dense_depth, fusion, dense_weight, boosts: how the first stage made candidates."""
+    embedding_model: str
+    index: str
+    libraries: dict[str, str]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """{"dev": {"ltr": nDCG@10, "hybrid": ...}, "test": {...}}."""
+    train_seconds: float = 0.0
+
+    @property
+    def trained_on(self) -> set[str]:
+        """Splits whose judgments the model saw (training or early stopping)."""
+        dev_split = self.dev if not self.dev.startswith("holdout") else self.train_split
+        return {self.train_split, dev_split}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["feature_names"] = list(self.feature_names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelManifest:
+        return cls(**{**d, "feature_names": tuple(d["feature_names"])})
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    manifest: ModelManifest
+    booster: lgb.Booster
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        trees = np.asarray(
+            self.booster.predict(features, num_iteration=self.manifest.best_iteration), dtype=np.float64
+        )
+        weight = float(self.manifest.params.get("prior_weight", 0.0))
+        return trees + prior(features, self.manifest.feature_names, weight)
+
+
+def check_features(manifest: ModelManifest) -> None:
+    """Refuse a model trained on other features than the running code computes."""
+    if manifest.feature_names == FEATURE_NAMES and manifest.features_version == FEATURES_VERSION:
+        return
+    theirs, ours = list(manifest.feature_names), list(FEATURE_NAMES)
+    missing = [n for n in theirs if n not in ours]
+    extra = [n for n in ours if n not in theirs]
+    if missing or extra:
+        why = f"it uses {missing or 'no'} features this code lacks and lacks {extra or 'none'} of this code's"
+    elif theirs != ours:
+        why = "its features are in another order"
+    else:
+        why = f"its features are version {manifest.features_version}, this code computes version {FEATURES_VERSION}"
+    raise FeatureMismatchError(
+        f"model {manifest.version} does not match the running code's features: {why}; "
+        "retrain with `ragsearch train` or serve another version with --model"
+    )
+
+
+class ModelRegistry:
+    def __init__(self, home: Path) -> None:
+        self.root = Path(home) / "models" / "ltr"
+
+    # ---- state ------------------------------------------------------------------------------
+    def _state_path(self) -> Path:
+        return self.root / "registry.json"
+
+    def _state(self) -> dict[str, Any]:
+        p = self._state_path()
+        if not p.is_file():
+            return {"promoted": None, "history": []}
+        return dict(json.loads(p.read_text()))
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        os.replace(tmp, self._state_path())
+
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            (
+                p.name
+                for p in self.root.iterdir()
+                if VERSION_RE.match(p.name) and (p / "manifest.json").is_file()
+            ),
+            key=lambda v: int(v[1:]),
+        )
+
+    @property
+    def promoted(self) -> str | None:
+        v = self._state().get("promoted")
+        return str(v) if v else None
+
+    def next_version(self) -> str:
+        have = self.versions()
+        n = int(have[-1][1:]) + 1 if have else 1
+        return f"v{n:04d}"
+
+    def path(self, version: str) -> Path:
+        if version not in self.versions():
+            known = ", ".join(self.versions()) or "none"
+            raise ModelNotFoundError(
+                f"no model {version!r} under {self.root} (known: {known}); train one with `ragsearch train`"
+            )
+        return self.root / version
+
+    # ---- write ------------------------------------------------------------------------------
+    def register(
+        self,
+        manifest: ModelManifest,
+        booster: lgb.Booster,
+        importance: dict[str, dict[str, float]],
+        matrices: dict[str, Any],
+    ) -> Path:
+        """Write a new version folder; `matrices` maps file stems to objects with `save(path)`."""
+        folder = self.root / manifest.version
+        folder.mkdir(parents=True, exist_ok=False)
+        booster.save_model(str(folder / "model.txt"), num_iteration=manifest.best_iteration)
+        for stem, ts in matrices.items():
+            ts.save(folder / f"{stem}.npz")
+        (folder / "importance.json").write_text(json.dumps(importance, indent=2) + "\n")
+        (folder / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+        return folder
+
+    def promote(self, version: str) -> None:
+        self.path(version)
+        state = self._state()
+        if state.get("promoted") == version:
+            return
+        state["promoted"] = version
+        state["history"] = [*state.get("history", []), version]
+        self._write_state(state)
+
+    def rollback(self) -> str:
+        """Promote the previously promoted version again; returns it."""
+        state = self._state()
+        history = list(state.get("history", []))
+        if len(history) < 2:
+            raise ModelNotFoundError("nothing to roll back to: fewer than two versions were ever promoted")
+        history.pop()
+        state["promoted"] = history[-1]
+        state["history"] = history
+        self._write_state(state)
+        return str(history[-1])
+
+    # ---- read -------------------------------------------------------------------------------
+    def manifest(self, version: str) -> ModelManifest:
+        return ModelManifest.from_dict(json.loads((self.path(version) / "manifest.json").read_text()))
+
+    def importance(self, version: str) -> dict[str, dict[str, float]]:
+        return dict(json.loads((self.path(version) / "importance.json").read_text()))
+
+    def resolve(self, version: str | None) -> str:
+        if version:
+            return version
+        promoted = self.promoted
+        if promoted is None:
+            known = ", ".join(self.versions()) or "none"
+            raise ModelNotFoundError(
+                f"no promoted LTR model under {self.root} (versions: {known}); "
+                "train one with `ragsearch train ... --promote-if-better` or `ragsearch models promote V`"
+            )
+        return promoted
+
+    def load(self, version: str | None = None) -> LoadedModel:
+        """The given version, or the promoted one; refuses a model whose features differ from the code's."""
+        v = self.resolve(version)
+        manifest = self.manifest(v)
+        check_features(manifest)
+        booster = lgb.Booster(model_file=str(self.path(v) / "model.txt"))
+        if booster.feature_name() != list(manifest.feature_names):
+            raise FeatureMismatchError(
+                f"model {v}: model.txt and manifest.json list different features; the version is corrupt"
+            )
+        return LoadedModel(manifest, booster)
+
+
+def now_utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def versions_of_libraries() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("lightgbm", "numpy", "tantivy", "sentence-transformers", "torch", "ragsearch"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

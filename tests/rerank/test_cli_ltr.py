@@ -1,0 +1,117 @@
+"""`ragsearch train`, `models` and `eval --systems ...,ltr` end to end, with the real packaged model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.app.test_cli import cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def home(scifact_cli_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    h = tmp_path_factory.mktemp("ltrclihome")
+    r = cli(h, "ingest", str(scifact_cli_slice), "--index", "sf", "--json")
+    assert r.returncode == 0, r.stderr
+    return h
+
+
+FAST = {
+    "RAGSEARCH_RERANK_LEARNING_RATE": "0.1",
+    "RAGSEARCH_RERANK_NUM_BOOST_ROUND": "200",
+    "RAGSEARCH_RERANK_EARLY_STOPPING_ROUNDS": "20",
+    "RAGSEARCH_RETRIEVAL_BM25_DEPTH": "50",
+    "RAGSEARCH_RETRIEVAL_DENSE_DEPTH": "50",
+}
+
+
+def test_train_models_eval_search(home: Path, scifact_cli_slice: Path, tmp_path: Path) -> None:
+    r = cli(home, "models", "list", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+    r = cli(home, "search", "vitamin", "--index", "sf", "--mode", "ltr")
+    assert r.returncode == 1 and "no promoted LTR model" in r.stderr and "Traceback" not in r.stderr
+
+    r = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--promote-if-better", "--json", env=FAST)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["version"] == "v0001" and m["promoted"] and "no model was promoted" in m["gate"]
+    assert m["metrics"]["test"]["split"] == "test" and m["candidates"]["bm25_depth"] == 50
+    assert m["embedding_model"] == "all-MiniLM-L6-v2"
+
+    r = cli(home, "eval", str(scifact_cli_slice), "--index", "sf", "--systems", "hybrid,ltr",
+            "--json", str(tmp_path / "m.json"), env=FAST)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    ev = json.loads((tmp_path / "m.json").read_text())
+    assert set(ev["systems"]) == {"hybrid", "ltr"} and ev["queries"] == 20
+    # eval reranks the same candidates the manifest's test metrics were computed on
+    assert ev["systems"]["ltr"]["nDCG@10"] == pytest.approx(m["metrics"]["test"]["ltr_nDCG@10"], abs=1e-4)
+    assert ev["systems"]["ltr"]["nDCG@10"] > 0.5
+
+    r = cli(home, "eval", str(scifact_cli_slice), "--index", "sf", "--systems", "hybrid,ltr",
+            "--subset", "held-apart", "--json", str(tmp_path / "h.json"), env=FAST)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    held = json.loads((tmp_path / "h.json").read_text())
+    assert held["subset"] == "held-apart" and 0 < held["queries"] < 20
+
+    r = cli(home, "eval", str(scifact_cli_slice), "--index", "sf", "--split", "train", "--systems", "ltr")
+    assert r.returncode == 1 and "was trained on scifact/train" in r.stderr
+
+    r = cli(
+        home,
+        "search",
+        "Vitamin D deficiency and bone",
+        "--index",
+        "sf",
+        "--mode",
+        "ltr",
+        "--k",
+        "5",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)["hits"]
+    assert len(hits) == 5 and all(h["rerank_score"] == h["score"] for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert all(h["fused_score"] is not None for h in hits) and hits[0]["title"]
+
+    r = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--promote-if-better", env=FAST)
+    assert r.returncode == 0 and "not promoted v0002" in r.stdout, r.stdout + r.stderr
+    assert cli(home, "models", "promote", "v0002").returncode == 0
+    rows = json.loads(cli(home, "models", "list", "--json").stdout)
+    assert [(x["version"], x["promoted"]) for x in rows] == [("v0001", False), ("v0002", True)]
+    r = cli(home, "models", "rollback")
+    assert r.returncode == 0 and "v0001 is promoted" in r.stdout
+    shown = json.loads(cli(home, "models", "show", "v0001").stdout)
+    assert shown["promoted"] and set(shown["importance"]) == set(shown["feature_names"])
+
+    manifest = home / "models" / "ltr" / "v0001" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["feature_names"] = list(reversed(data["feature_names"]))
+    manifest.write_text(json.dumps(data))
+    r = cli(home, "search", "vitamin", "--index", "sf", "--mode", "ltr")
+    assert r.returncode == 1 and "does not match the running code's features" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cross_validation_reports_out_of_fold(home: Path, scifact_cli_slice: Path) -> None:
+    r = cli(
+        home,
+        "train",
+        str(scifact_cli_slice),
+        "--index",
+        "sf",
+        "--split",
+        "test",
+        "--cv",
+        "2",
+        "--json",
+        env=FAST,
+    )
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["subset"] == "2-fold CV, out-of-fold" and set(rep["systems"]) == {"hybrid", "ltr"}
+    assert rep["queries"] == 20 and rep["systems"]["ltr"]["nDCG@10"] > 0.3
