@@ -31,7 +31,7 @@ from eval.metrics import DEFAULT_MEASURES
 from ingest.datasets import download_dataset, local_dataset
 from ingest.pipeline import IngestReport, ingest_records
 from ingest.readers import corpus_file, read_source
-from retrieval.errors import InvalidInputError, RagsearchError
+from retrieval.errors import InvalidInputError, RagsearchError, UnknownNameError
 from retrieval.searcher import FIRST_STAGE_MODES, check_mode
 from retrieval.types import Candidate, Vector
 
@@ -45,10 +45,19 @@ out = Console()
 err = Console(stderr=True)
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="index name")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option("--backend", help="embedded or elasticsearch (default: RAGSEARCH_BACKEND, else embedded)"),
+]
+BACKENDS = ("embedded", "elasticsearch")
 
 
-def settings() -> Settings:
+def settings(backend: str | None = None) -> Settings:
     s = get_settings()
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise UnknownNameError("backend", backend, BACKENDS)
+        s = s.model_copy(update={"backend": backend})
     configure_logging(s.log_level)
     return s
 
@@ -114,9 +123,10 @@ def ingest(
     index: IndexOpt = "default",
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="passages per write")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Ingest passages; unchanged ones are skipped, malformed lines reported and skipped."""
-    s = settings()
+    s = settings(backend)
     report = do_ingest(path, index, s, batch_size)
     if as_json:
         out.print_json(json.dumps({"index": index, **report.to_dict()}))
@@ -133,9 +143,10 @@ def search(
     mode: Annotated[str, typer.Option(help=f"one of {', '.join(FIRST_STAGE_MODES)}")] = "hybrid",
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Search an index and print the top passages with every first-stage score."""
-    s = settings()
+    s = settings(backend)
     check_mode(mode)
     idx = make_backend(s).open(index)
     try:
@@ -236,9 +247,10 @@ def eval_cmd(
     ),
     json_path: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
     runs: Annotated[Path | None, typer.Option(help="write TREC run files into this folder")] = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Evaluate systems on judged queries: nDCG@10, R@100, RR@10 and a paired t-test against the first."""
-    s = settings()
+    s = settings(backend)
     report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs)
     print_eval(report)
     if json_path:
@@ -293,15 +305,15 @@ def datasets_get(
 
 
 @indexes_app.command("list")
-def indexes_list() -> None:
-    s = settings()
+def indexes_list(backend: BackendOpt = None) -> None:
+    s = settings(backend)
     for name in make_backend(s).list():
         out.print(name)
 
 
 @indexes_app.command("info")
-def indexes_info(name: Annotated[str, typer.Argument()]) -> None:
-    s = settings()
+def indexes_info(name: Annotated[str, typer.Argument()], backend: BackendOpt = None) -> None:
+    s = settings(backend)
     sys.stdout.write(json.dumps(make_backend(s).describe(name), indent=2) + "\n")
 
 
@@ -309,8 +321,9 @@ def indexes_info(name: Annotated[str, typer.Argument()]) -> None:
 def indexes_drop(
     name: Annotated[str, typer.Argument()],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    backend: BackendOpt = None,
 ) -> None:
-    s = settings()
+    s = settings(backend)
     if not yes:
         typer.confirm(f"drop index {name!r} and everything in it?", abort=True)
     make_backend(s).drop(name)

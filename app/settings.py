@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import RagsearchError
@@ -62,6 +62,29 @@ class RetrievalSettings(BaseModel, extra="forbid"):
     dense_depth: int = Field(100, ge=1, le=10_000)
 
 
+class ElasticsearchSettings(BaseModel, extra="forbid"):
+    """How to reach the cluster when `backend` is `elasticsearch`. Secrets are SecretStr: never printed."""
+
+    url: str = Field("http://localhost:9200", description="cluster URL, http:// or https://")
+    api_key: SecretStr | None = Field(None, description="API key (base64 id:key); or username/password")
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = Field(None, description="CA certificate (PEM) that signed the cluster's TLS cert")
+    verify_certs: bool = True
+    request_timeout: float = Field(30.0, gt=0, le=3600, description="seconds per request")
+    max_retries: int = Field(3, ge=0, le=20, description="retries on connection errors, timeouts and 429s")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ElasticsearchSettings:
+        if self.api_key and self.username:
+            raise ValueError("set either RAGSEARCH_ES_API_KEY or RAGSEARCH_ES_USERNAME/PASSWORD, not both")
+        if bool(self.username) != bool(self.password):
+            raise ValueError("RAGSEARCH_ES_USERNAME and RAGSEARCH_ES_PASSWORD go together: set both")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"RAGSEARCH_ES_URL must start with http:// or https://, got {self.url!r}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -80,6 +103,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    es: ElasticsearchSettings = ElasticsearchSettings()
 
     @model_validator(mode="before")
     @classmethod
