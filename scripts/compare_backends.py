@@ -23,8 +23,8 @@ from eval.data import load_split
 from eval.metrics import evaluate
 from eval.runs import to_run
 from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend
 from retrieval.elasticsearch import ElasticsearchBackend, ElasticsearchIndex
+from retrieval.embedded import EmbeddedBackend
 from retrieval.es_client import EsConnection
 from retrieval.es_requests import ANALYZER
 from retrieval.types import EmbeddedPassage, ScoredId
