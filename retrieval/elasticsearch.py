@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import structlog
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import AuthorizationException, BadRequestError, Elasticsearch, helpers
 
 from retrieval import es_requests as rq
 from retrieval.embedded import validate_index_name
@@ -65,25 +65,43 @@ class ElasticsearchBackend:
             resp = self.client.indices.get_mapping(index="*", expand_wildcards="open")
         return sorted(n for n, m in resp.body.items() if rq.spec_from_mapping(m.get("mappings", {})))
 
+    def _server_version(self) -> str | None:
+        """The cluster's version, or None when the credentials lack the `monitor` privilege."""
+        try:
+            return str(self.client.info()["version"]["number"])
+        except AuthorizationException:
+            return None
+
     def create(self, name: str, spec: IndexSpec) -> ElasticsearchIndex:
         validate_index_name(name)
         with self._errors(name):
-            version = str(self.client.info()["version"]["number"])
             if self.client.indices.exists(index=name):
                 raise IndexExistsError(f"index {name!r} already exists on Elasticsearch at {self.conn.url}")
-            body = rq.create_index_body(spec, version)
-            self.client.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+            version = self._server_version()
+            body = rq.create_index_body(spec, version or rq.NEWEST_KNOWN)
+            try:
+                self.client.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+            except BadRequestError as exc:
+                if version is not None or rq.EXCLUDE_VECTORS_SETTING not in str(exc.body):
+                    raise
+                # Version unknown and older than 9.2: the setting does not exist there.
+                body = rq.create_index_body(spec, "8.0.0")
+                self.client.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
         log.info("es.index_created", index=name, model=spec.embedding_model, dim=spec.dim)
         return ElasticsearchIndex(self.client, self.conn, name, spec)
 
-    def open(self, name: str) -> ElasticsearchIndex:
-        mapping = self._mapping(name)
+    def _own_spec(self, name: str, mapping: dict[str, Any]) -> IndexSpec:
         spec = rq.spec_from_mapping(mapping)
         if spec is None:
             raise RagsearchError(
                 f"index {name!r} on Elasticsearch at {self.conn.url} was not created by ragsearch (no "
                 f"_meta.{rq.META_KEY} in its mapping); pick another --index name"
             )
+        return spec
+
+    def open(self, name: str) -> ElasticsearchIndex:
+        mapping = self._mapping(name)
+        spec = self._own_spec(name, mapping)
         dims = rq.mapped_vector_dims(mapping)
         if dims != spec.dim:
             raise EmbeddingMismatchError(
@@ -93,7 +111,7 @@ class ElasticsearchBackend:
         return ElasticsearchIndex(self.client, self.conn, name, spec)
 
     def drop(self, name: str) -> None:
-        self.open(name)  # refuse to drop an index ragsearch did not create
+        self._own_spec(name, self._mapping(name))  # refuse to drop an index ragsearch did not create
         with self._errors(name):
             self.client.indices.delete(index=name)
 

@@ -27,6 +27,8 @@ VECTOR_FIELD = "vector"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 100
 MAX_NUM_CANDIDATES = 10_000
+EXCLUDE_VECTORS_SETTING = "index.mapping.exclude_source_vectors"
+NEWEST_KNOWN = "9.2.0"
 
 # Elasticsearch `snowball` languages for our stemmer names; the rest use the `stemmer` filter.
 SNOWBALL = {
@@ -76,7 +78,7 @@ def create_index_body(spec: IndexSpec, server_version: str = "8.15.0") -> dict[s
         "analysis": analysis_settings(spec.analyzer),
     }
     if exclude_source_vectors_setting(server_version):
-        settings["index.mapping.exclude_source_vectors"] = False
+        settings[EXCLUDE_VECTORS_SETTING] = False
     text = {"type": "text", "analyzer": ANALYZER}
     mappings = {
         "_meta": {META_KEY: spec.to_dict()},
