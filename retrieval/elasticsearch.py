@@ -162,8 +162,15 @@ class ElasticsearchIndex:
                 )
             if not np.all(np.isfinite(v)):
                 raise InvalidInputError("vectors contain NaN or infinite values; nothing was written")
-        accepted, rejected = self._bulk(rq.index_actions(self._name, items, self._spec.dim))
+        # Elasticsearch refuses ids over 512 bytes; reject them here so they cannot fail a whole request.
+        too_long = [ep.passage.id for ep in items if len(ep.passage.id.encode("utf-8")) > rq.MAX_ID_BYTES]
+        skip = set(too_long)
+        sendable = [ep for ep in items if ep.passage.id not in skip]
+        accepted, rejected = self._bulk(rq.index_actions(self._name, sendable, self._spec.dim))
+        rejected += [(pid, f"id is longer than {rq.MAX_ID_BYTES} bytes") for pid in too_long]
         if rejected:
+            position = {ep.passage.id: i for i, ep in enumerate(items)}
+            rejected.sort(key=lambda r: position.get(r[0], len(items)))
             log.warning("es.bulk_rejected", index=self._name, accepted=accepted, rejected=len(rejected))
             raise BulkRejectedError(self._name, accepted, rejected)
 

@@ -29,6 +29,7 @@ HNSW_EF_CONSTRUCTION = 100
 MAX_NUM_CANDIDATES = 10_000
 EXCLUDE_VECTORS_SETTING = "index.mapping.exclude_source_vectors"
 NEWEST_KNOWN = "9.2.0"
+MAX_ID_BYTES = 512
 
 # Elasticsearch `snowball` languages for our stemmer names; the rest use the `stemmer` filter.
 SNOWBALL = {
