@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from retrieval.elasticsearch import ElasticsearchBackend, ElasticsearchIndex
+from retrieval.embedding import check_compatible
 from retrieval.errors import (
     BackendUnavailableError,
     BulkRejectedError,
@@ -26,6 +27,7 @@ from retrieval.es_client import EsConnection
 from retrieval.index import SearchIndex
 from retrieval.scoring import BM25_K1
 from retrieval.types import EmbeddedPassage, IndexSpec, Passage
+from tests.fakes import FakeHashEmbedder
 from tests.retrieval.contract import DOCS, EMB, PLAIN, SPEC, IndexContract, embed, lucene_bm25
 
 ES_URL = os.environ.get("RAGSEARCH_ES_URL")
@@ -116,6 +118,17 @@ def test_mapping_with_another_dimension_is_refused(
         backend.open(name)
     backend.drop(name)  # a broken index can still be dropped
     assert not backend.exists(name)
+
+
+def test_spec_in_meta_drives_the_model_check(backend: ElasticsearchBackend, names: Callable[[], str]) -> None:
+    name = names()
+    backend.create(name, SPEC)
+    reopened = backend.open(name)  # what a new process reads back from _meta
+    check_compatible(reopened.spec, EMB, name)
+    with pytest.raises(
+        EmbeddingMismatchError, match=rf"index '{name}' was built with fake-hash-64 \(dim 64\)"
+    ):
+        check_compatible(reopened.spec, FakeHashEmbedder(dim=64, name="other-model"), name)
 
 
 def test_bulk_with_rejected_documents_keeps_the_accepted(
