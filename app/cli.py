@@ -22,9 +22,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from app.answering import Answer, AnswerStart
+from app.llm import TextDelta
 from app.logs import configure_logging
-from app.services import make_backend, make_embedder, make_retriever, open_or_create_index
+from app.services import (
+    make_answerer,
+    make_backend,
+    make_embedder,
+    make_llm,
+    make_retriever,
+    open_or_create_index,
+)
 from app.settings import Settings, get_settings
+from eval.answers import answer_split, score_answers
 from eval.data import load_split
 from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
 from eval.metrics import DEFAULT_MEASURES
@@ -38,8 +48,10 @@ from retrieval.types import Candidate, Vector
 app = typer.Typer(help="ragsearch: retrieval-augmented search with evaluation.", no_args_is_help=True)
 indexes_app = typer.Typer(help="List, describe and drop indexes.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Get public BEIR datasets.", no_args_is_help=True)
+feedback_app = typer.Typer(help="User feedback from the UI and API.", no_args_is_help=True)
 app.add_typer(indexes_app, name="indexes")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(feedback_app, name="feedback")
 
 out = Console()
 err = Console(stderr=True)
@@ -181,6 +193,52 @@ def search(
     out.print(table)
 
 
+@app.command()
+def answer(
+    question: Annotated[str, typer.Argument(help="the question")],
+    index: IndexOpt = "default",
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print tokens as they arrive")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the answer object as JSON")] = False,
+) -> None:
+    """Answer a question from the indexed passages, citing them as [n]."""
+    s = settings()
+    idx = make_backend(s).open(index)
+    try:
+        answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
+        final: Answer | None = None
+        for event in answerer.stream(question):
+            if isinstance(event, TextDelta) and stream and not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, AnswerStart):
+                pass
+            elif isinstance(event, Answer):
+                final = event
+    finally:
+        idx.close()
+    assert final is not None
+    if as_json:
+        sys.stdout.write(json.dumps(final.to_dict(), ensure_ascii=False) + "\n")
+        return
+    if stream and final.status == "generated":
+        sys.stdout.write("\n")
+    else:
+        out.print(final.text, highlight=False, markup=False)
+    if final.generation_error:
+        err.print(f"note: {final.generation_error}", highlight=False, markup=False)
+    for src in final.cited:
+        out.print(f"[{src.n}] {src.title or src.id} ({src.id})", highlight=False, markup=False)
+    if final.invalid_citations:
+        err.print(f"dropped citations to passages that were not supplied: {final.invalid_citations}")
+    m = final.metrics
+    if m.ttft_ms is not None:
+        err.print(
+            f"retrieval {m.retrieval_ms:.0f} ms, first token {m.ttft_ms:.0f} ms, "
+            f"{m.tokens_per_s or 0:.1f} tokens/s, {m.prompt_tokens} prompt + {m.completion_tokens} completion tokens"
+            f" ({m.model})"
+        )
+
+
 def do_eval(
     dataset_dir: Path,
     index_name: str,
@@ -258,6 +316,39 @@ def eval_cmd(
         json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
+@app.command("eval-answers")
+def eval_answers(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    limit: Annotated[int, typer.Option(min=1, help="how many judged queries to answer")] = 30,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+) -> None:
+    """Citation coverage and precision of generated answers on judged queries."""
+    s = settings()
+    judged = load_split(dataset_dir, split)
+    idx = make_backend(s).open(index)
+    try:
+        answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
+        if answerer.llm is None:
+            raise InvalidInputError(
+                "no LLM is configured: set RAGSEARCH_LLM_BASE_URL (and _MODEL) or OPENAI_API_KEY"
+            )
+        with progress_bar("answer", min(limit, len(judged.queries))) as bar:
+            answers = answer_split(answerer, judged, limit, lambda n: bar.advance(bar.task_ids[0], n))
+    finally:
+        idx.close()
+    quality = score_answers(answers, judged)
+    table = Table(title=f"answers on {judged.dataset} / {split} ({quality.answers} queries, {quality.model})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in quality.to_dict().items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if json_path:
+        json_path.write_text(json.dumps(quality.to_dict(), indent=2) + "\n")
+
+
 @app.command()
 def demo(
     dataset: Annotated[str, typer.Option(help="BEIR dataset name")] = "scifact",
@@ -330,9 +421,97 @@ def indexes_drop(
     out.print(f"dropped {name}")
 
 
+@app.command()
+def drift(
+    recent: Annotated[int, typer.Option(min=10, help="queries in the recent window")] = 500,
+    reference: Annotated[
+        int, typer.Option(min=10, help="queries in the reference window (just before it)")
+    ] = 500,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare recent served queries with the ones before them; exit 2 when drift is flagged."""
+    from app.querylog import QueryLog
+    from eval.drift import compare_windows
+
+    s = settings()
+    log = QueryLog(s.home / "querylog.sqlite")
+    try:
+        report = compare_windows(
+            log.latest(reference, skip=recent), log.latest(recent), s.answer.min_dense_score
+        )
+    finally:
+        log.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        table = Table(title=f"drift: {report.current_n} recent vs {report.reference_n} reference queries")
+        for col in ("signal", "reference", "recent", "PSI", "p", "drift"):
+            table.add_column(col)
+        for sig in report.signals:
+            table.add_row(sig.signal, f"{sig.reference_mean:.3f}", f"{sig.current_mean:.3f}",
+                          "" if sig.psi is None else f"{sig.psi:.3f}", f"{sig.p_value:.4f}",
+                          "YES" if sig.drifted else "")  # fmt: skip
+        out.print(table)
+    if report.drifted:
+        raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default: RAGSEARCH_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: RAGSEARCH_API_PORT")] = None,
+) -> None:
+    """Run the JSON API (uvicorn)."""
+    import uvicorn
+
+    from app.api.main import create_app
+
+    s = settings()
+    uvicorn.run(create_app(s), host=host or s.api.host, port=port or s.api.port, log_level=s.log_level)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="port of the Streamlit UI")] = 8501,
+) -> None:
+    """Run the Streamlit UI; it talks to the API at RAGSEARCH_API_URL."""
+    import subprocess
+    from pathlib import Path as _Path
+
+    import app as app_pkg
+
+    script = _Path(app_pkg.__file__).parent / "ui.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out_dir: Annotated[
+        Path, typer.Argument(help="folder to write queries.jsonl and qrels/feedback.tsv into")
+    ],
+) -> None:
+    """Write the feedback as judgments in BEIR layout, for `ragsearch train --extra-qrels OUT/qrels/feedback.tsv`."""
+    from app.feedback import FeedbackStore, export_beir
+
+    s = settings()
+    store = FeedbackStore(s.home / "feedback.sqlite")
+    try:
+        n_queries, n_judgments = export_beir(store.judgments(), out_dir)
+    finally:
+        store.close()
+    out.print(f"wrote {n_judgments} judgments for {n_queries} queries to {out_dir}")
+
+
 def main() -> None:
     try:
         app()
     except RagsearchError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except OSError as exc:  # disk full, permissions, missing files: what was committed before stays
+        sys.stderr.write(
+            f"error: {exc.strerror or exc} ({exc.filename or 'storage'}); nothing committed was lost\n"
+        )
         sys.exit(1)

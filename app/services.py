@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+from app.answering import Answerer, RankedHits
+from app.answering import AnswerSettings as AnswerConfig
+from app.llm import LLMClient, OpenAIChatClient
 from app.settings import Settings
 from retrieval.embedded import EmbeddedBackend
 from retrieval.embedding import Embedder, SentenceTransformerEmbedder
@@ -14,7 +19,7 @@ from retrieval.types import IndexSpec
 
 def make_backend(settings: Settings) -> IndexBackend:
     if settings.backend == "embedded":
-        return EmbeddedBackend(settings.home)
+        return EmbeddedBackend(settings.home, vector_index=settings.retrieval.vector_index)
     if settings.backend == "elasticsearch":
         from retrieval.elasticsearch import ElasticsearchBackend
 
@@ -71,3 +76,41 @@ def make_retriever(index: SearchIndex, embedder: Embedder, settings: Settings) -
         bm25_depth=r.bm25_depth,
         dense_depth=r.dense_depth,
     )
+
+
+def make_llm(settings: Settings) -> LLMClient | None:
+    """The configured LLM client, or None when neither a base URL nor an API key is set."""
+    base_url, key = settings.llm.resolved()
+    if base_url is None and key is None:
+        return None
+    c = settings.llm
+    return OpenAIChatClient(
+        c.model,
+        base_url=base_url,
+        api_key=key,
+        temperature=c.temperature,
+        max_tokens=c.max_tokens,
+        timeout_s=c.timeout_s,
+        max_retries=c.max_retries,
+    )
+
+
+def make_answerer(
+    index: SearchIndex, retriever: Retriever, settings: Settings, llm: LLMClient | None
+) -> Answerer:
+    a = settings.answer
+    mode = "hybrid" if a.mode in ("auto", "ltr") else a.mode
+
+    def search(question: str) -> RankedHits:
+        t0 = time.perf_counter()
+        result = retriever.search(question, mode=mode, k=a.top_passages)
+        return RankedHits(result.hits, (time.perf_counter() - t0) * 1e3)
+
+    config = AnswerConfig(
+        top_passages=a.top_passages,
+        context_tokens=a.context_tokens,
+        max_question_chars=a.max_question_chars,
+        min_rerank_score=a.min_rerank_score,
+        min_dense_score=a.min_dense_score,
+    )
+    return Answerer(search, index.get, llm, config)

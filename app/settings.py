@@ -60,6 +60,59 @@ class RetrievalSettings(BaseModel, extra="forbid"):
     )
     bm25_depth: int = Field(100, ge=1, le=10_000)
     dense_depth: int = Field(100, ge=1, le=10_000)
+    vector_index: Literal["auto", "exact", "hnsw"] = Field(
+        "auto", description="embedded backend: exact numpy search, HNSW (usearch), or HNSW from 300k passages"
+    )
+
+
+class LLMSettings(BaseModel, extra="forbid"):
+    """Any OpenAI-compatible server. Unset base_url and api_key fall back to OPENAI_BASE_URL / OPENAI_API_KEY."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(0.1, ge=0, le=2)
+    max_tokens: int = Field(512, ge=1, le=32_768)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(1, ge=0, le=10)
+
+    def resolved(self) -> tuple[str | None, str | None]:
+        """(base_url, api_key) after the OPENAI_* fallbacks; both None means no LLM is configured."""
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        key = self.api_key.get_secret_value() if self.api_key else os.environ.get("OPENAI_API_KEY") or None
+        return base_url, key
+
+
+class AnswerSettings(BaseModel, extra="forbid"):
+    mode: Literal["auto", "bm25", "dense", "hybrid", "ltr"] = Field(
+        "auto", description="ranking used for answers; auto = ltr when a model is promoted, else hybrid"
+    )
+    top_passages: int = Field(5, ge=1, le=50)
+    context_tokens: int = Field(1500, ge=100, le=200_000)
+    max_question_chars: int = Field(2000, ge=10, le=100_000)
+    min_rerank_score: float | None = None
+    min_dense_score: float = Field(
+        0.3,
+        ge=-1,
+        le=1,
+        description="measured on SciFact: in-domain top-1 cosine p1 0.35, off-topic max 0.34",
+    )
+
+
+class APISettings(BaseModel, extra="forbid"):
+    """The JSON API. Write endpoints need `api_key`; search and answer need it too when `protect_reads`."""
+
+    api_key: SecretStr | None = None
+    protect_reads: bool = False
+    cors_origins: list[str] = Field(
+        default_factory=list, description="exact origins allowed by CORS; none by default"
+    )
+    max_query_chars: int = Field(1000, ge=1, le=100_000)
+    max_k: int = Field(100, ge=1, le=1000)
+    max_upload_bytes: int = Field(10_000_000, ge=1_000, le=2_000_000_000)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    url: str = Field("http://127.0.0.1:8000", description="where the UI reaches the API")
 
 
 class ElasticsearchSettings(BaseModel, extra="forbid"):
@@ -98,11 +151,15 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".ragsearch"), description="indexes, models and logs live here")
     data_dir: Path = Field(Path("../shared/data"), description="folder of BEIR datasets")
     backend: Literal["embedded", "elasticsearch"] = "embedded"
+    index: str = Field("default", description="the index the API and UI serve")
     datasets_url: str = Field(BEIR_URL, description="where `ragsearch datasets get` downloads BEIR archives")
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    llm: LLMSettings = LLMSettings()
+    answer: AnswerSettings = AnswerSettings()
+    api: APISettings = APISettings()
     es: ElasticsearchSettings = ElasticsearchSettings()
 
     @model_validator(mode="before")

@@ -32,6 +32,7 @@ import structlog
 import tantivy
 
 from retrieval.analysis import analyzer_name, build_analyzer
+from retrieval.ann import HnswVectors
 from retrieval.errors import (
     IndexExistsError,
     IndexLockedError,
@@ -46,6 +47,8 @@ from retrieval.vector_file import VectorFile, normalize_rows, top_k
 
 log = structlog.get_logger(__name__)
 
+VECTOR_INDEXES = ("auto", "exact", "hnsw")
+AUTO_HNSW_ROWS = 300_000
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SQL_CHUNK = 900
 WRITER_HEAP = 64_000_000
@@ -82,8 +85,13 @@ def _chunks(items: Sequence[str], size: int = SQL_CHUNK) -> Iterator[Sequence[st
 class EmbeddedBackend:
     """Indexes stored as folders under `<home>/indexes/`."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, vector_index: str = "auto") -> None:
         self.root = Path(home) / "indexes"
+        if vector_index not in VECTOR_INDEXES:
+            raise InvalidInputError(
+                f"unknown vector index {vector_index!r}: valid choices are {', '.join(VECTOR_INDEXES)}"
+            )
+        self.vector_index = vector_index
 
     def _dir(self, name: str) -> Path:
         return self.root / validate_index_name(name)
@@ -101,7 +109,7 @@ class EmbeddedBackend:
             raise IndexExistsError(f"index {name!r} already exists under {self.root}")
         path = self._dir(name)
         path.mkdir(parents=True, exist_ok=True)
-        return EmbeddedIndex(path, name, create_spec=spec)
+        return EmbeddedIndex(path, name, create_spec=spec, vector_index=self.vector_index)
 
     def open(self, name: str) -> EmbeddedIndex:
         if not self.exists(name):
@@ -109,7 +117,7 @@ class EmbeddedBackend:
             raise IndexNotFoundError(
                 f"index {name!r} does not exist under {self.root} (known: {known}); create it with `ragsearch ingest PATH --index {name}`"
             )
-        return EmbeddedIndex(self._dir(name), name)
+        return EmbeddedIndex(self._dir(name), name, vector_index=self.vector_index)
 
     def drop(self, name: str) -> None:
         if not self.exists(name):
@@ -127,9 +135,14 @@ class EmbeddedBackend:
 class EmbeddedIndex:
     """One embedded index. Thread-safe; one writing process at a time (a lock file enforces it)."""
 
-    def __init__(self, path: Path, name: str, create_spec: IndexSpec | None = None) -> None:
+    def __init__(
+        self, path: Path, name: str, create_spec: IndexSpec | None = None, vector_index: str = "auto"
+    ) -> None:
         self.path = path
         self._name = name
+        self.vector_index = vector_index
+        self._ann: HnswVectors | None = None
+        self._ann_dirty = True
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path / "store.sqlite", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -160,6 +173,10 @@ class EmbeddedIndex:
         if recover:
             for stale in self.path.glob("vectors-*.f32"):
                 if stale.name != vector_file:
+                    stale.unlink()
+            keep = vector_file.removesuffix(".f32")
+            for stale in self.path.glob("ann-*"):
+                if not stale.name.startswith(f"ann-{keep}."):
                     stale.unlink()
         self._load_slots(truncate=recover)
 
@@ -206,6 +223,7 @@ class EmbeddedIndex:
             self._slot_ids[slot] = pid
             self._slot_of[pid] = slot
             self._doc_of[pid] = doc_id
+        self._ann_dirty = True
 
     # ---- meta -------------------------------------------------------------------------------
     def _get_meta(self, key: str) -> str | None:
@@ -285,6 +303,7 @@ class EmbeddedIndex:
                 self._slot_ids[slot] = pid
                 self._slot_of[pid] = slot
                 self._doc_of[pid] = doc_id
+            self._ann_dirty = True
             self._apply_changes()
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -307,6 +326,7 @@ class EmbeddedIndex:
                 self._doc_of.pop(pid, None)
                 self._live[slot] = False
                 self._slot_ids[slot] = None
+            self._ann_dirty = True
             self._apply_changes()
         return len(present)
 
@@ -382,6 +402,9 @@ class EmbeddedIndex:
             old_path = self._vectors.path
             self._vectors = new_file
             old_path.unlink(missing_ok=True)
+            self._ann = None
+            for stale in self.path.glob("ann-*"):
+                stale.unlink()
             self._load_slots()
             return dead
 
@@ -480,6 +503,16 @@ class EmbeddedIndex:
             raise InvalidInputError(
                 f"query vector has dimension {q.shape[0]}, index {self._name!r} has {self._spec.dim}"
             )
+        ann = self._ann_index()
+        if ann is not None:
+            with self._lock:
+                mask = None if not filters else self._live & self._filter_mask(filters)
+                hits = ann.search(q, k, mask)
+                return [
+                    ScoredId(pid, self._doc_of.get(pid, pid), score)
+                    for slot, score in hits
+                    if (pid := self._slot_ids[slot]) is not None
+                ]
         with self._lock:
             matrix = self._vectors.matrix
             mask = self._live if not filters else self._live & self._filter_mask(filters)
@@ -494,6 +527,20 @@ class EmbeddedIndex:
             if pid is not None:
                 out.append(ScoredId(pid, self._doc_of.get(pid, pid), float(scores[slot])))
         return out
+
+    def _ann_index(self) -> HnswVectors | None:
+        """The HNSW index when configured (or when `auto` and the index is large), synced with the store."""
+        use = self.vector_index == "hnsw" or (self.vector_index == "auto" and self.count() >= AUTO_HNSW_ROWS)
+        if not use:
+            return None
+        with self._lock:
+            if self._ann is None:
+                gen = (self._get_meta("vector_file") or "vectors-0.f32").removesuffix(".f32")
+                self._ann = HnswVectors(self.path / f"ann-{gen}.usearch", self._spec.dim)
+            if self._ann_dirty or len(self._ann) == 0:
+                self._ann.sync(self._vectors.matrix, self._live)
+                self._ann_dirty = False
+            return self._ann
 
     def _filter_mask(self, filters: Filters) -> np.ndarray:
         clauses = " AND ".join("json_extract(metadata, ?) = ?" for _ in filters)
@@ -524,6 +571,9 @@ class EmbeddedIndex:
 
     def close(self) -> None:
         with self._lock:
+            if self._ann is not None:
+                with contextlib.suppress(OSError):
+                    self._ann.save()
             self._db.close()
 
     def __enter__(self) -> EmbeddedIndex:

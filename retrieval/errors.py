@@ -25,6 +25,10 @@ class InvalidInputError(RagsearchError):
     pass
 
 
+class BackendUnavailableError(RagsearchError):
+    """Storage could not be read or written (disk full, files missing, cluster down)."""
+
+
 class UnknownNameError(RagsearchError):
     """A lookup by name (mode, fusion, system, dataset...) that names nothing known."""
 
@@ -33,10 +37,6 @@ class UnknownNameError(RagsearchError):
         self.kind = kind
         self.name = name
         self.valid = tuple(valid)
-
-
-class BackendUnavailableError(RagsearchError):
-    """The search cluster cannot be reached (network, TLS, timeout)."""
 
 
 class BackendAuthError(RagsearchError):

@@ -50,10 +50,17 @@ class VectorFile:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
         start = self.rows
-        with open(self.path, "ab") as f:
-            f.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-            f.flush()
-            os.fsync(f.fileno())
+        size = start * self.dim * 4
+        try:
+            with open(self.path, "ab") as f:
+                f.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            # a partial append (disk full, file size limit) must not shift the next one
+            with open(self.path, "r+b") as f:
+                f.truncate(size)
+            raise
         self._remap()
         return start
 

@@ -63,3 +63,20 @@ def real_embedder() -> SentenceTransformerEmbedder:
 @pytest.fixture()
 def fake_embedder() -> FakeHashEmbedder:
     return FakeHashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def scifact_index(
+    scifact_slice: Path, real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
+):  # type: ignore[no-untyped-def]
+    """An embedded index of the SciFact slice built with the real model (opened once per session)."""
+    from ingest.pipeline import ingest_records
+    from ingest.readers import read_source
+    from retrieval.embedded import EmbeddedBackend
+    from retrieval.types import IndexSpec
+
+    backend = EmbeddedBackend(tmp_path_factory.mktemp("idx"))
+    idx = backend.create("sf", IndexSpec(real_embedder.name, real_embedder.dim))
+    ingest_records(read_source(scifact_slice), idx, real_embedder)
+    yield idx
+    idx.close()

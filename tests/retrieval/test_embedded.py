@@ -33,6 +33,49 @@ class TestEmbeddedContract(IndexContract):
             idx.close()
 
 
+class TestEmbeddedHnswContract(IndexContract):
+    """The same contract with approximate (HNSW) vector search forced on."""
+
+    @pytest.fixture()
+    def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
+        backend = EmbeddedBackend(tmp_path, vector_index="hnsw")
+        made: list[EmbeddedIndex] = []
+
+        def make(spec: IndexSpec) -> SearchIndex:
+            idx = backend.create(f"h{len(made)}", spec)
+            made.append(idx)
+            return idx
+
+        yield make
+        for idx in made:
+            idx.close()
+
+    def test_vector_search_is_exact_cosine(self, index: SearchIndex) -> None:
+        # HNSW stores half-precision vectors: cosines to ~1e-3, and tied cosines may come in any order
+        q = EMB.embed_queries(["coffee beans pressure"])[0]
+        hits = index.vector_search(q, 5)
+        mat = EMB.embed_documents([f"{p.title} {p.text}" for p in DOCS])
+        exact = {p.id: float(s) for p, s in zip(DOCS, mat @ q, strict=True)}
+        assert {h.id for h in hits} == set(exact)
+        assert [h.score for h in hits] == pytest.approx(sorted(exact.values(), reverse=True), abs=2e-3)
+        assert all(h.score == pytest.approx(exact[h.id], abs=2e-3) for h in hits)
+
+
+def test_hnsw_survives_reopen_and_follows_writes(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path, vector_index="hnsw")
+    q = EMB.embed_queries(["Quokka Quokkas live on Rottnest Island."])[0]
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        assert idx.vector_search(q, 1)[0].id != "n1"
+    assert list(tmp_path.glob("indexes/kb/ann-*.usearch"))  # saved on close
+    with backend.open("kb") as idx:
+        idx.upsert(embed([Passage("n1", "Quokka", "Quokkas live on Rottnest Island.")]))
+        assert idx.vector_search(q, 1)[0].id == "n1"
+        idx.delete(["n1"])
+        assert "n1" not in {h.id for h in idx.vector_search(q, 10)}
+        assert len(idx.vector_search(q, 10)) == 5
+
+
 def test_reopen_after_restart_keeps_everything(tmp_path: Path) -> None:
     backend = EmbeddedBackend(tmp_path)
     with backend.create("kb", SPEC) as idx:
@@ -131,3 +174,48 @@ def test_compact_frees_dead_rows_and_keeps_results(tmp_path: Path) -> None:
         assert idx.vector_search(q, 10) == before
     with EmbeddedBackend(tmp_path).open("kb") as idx:
         assert idx.vector_search(q, 10) == before
+
+
+DISK_FULL_SCRIPT = r"""
+import resource, signal, sys
+from pathlib import Path
+from retrieval.embedded import EmbeddedBackend
+from retrieval.types import Passage
+from tests.retrieval.contract import embed
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+idx = EmbeddedBackend(Path(sys.argv[1])).open("kb")
+limit = (idx.path / "vectors-0.f32").stat().st_size + 1000  # room for a few rows, not for the batch
+hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+try:
+    idx.upsert(embed([Passage(f"n{i}", "Quokka", f"Quokka number {i}.") for i in range(200)]))
+except OSError as exc:
+    print("OSError", exc.errno)
+    # the same process keeps working once space is back
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    idx.upsert(embed([Passage("after", "Numbat", "A numbat after the fault.")]))
+    print("count", idx.count())
+"""
+
+
+def test_disk_full_during_ingest_loses_nothing(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path)
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_SCRIPT, str(tmp_path)], cwd=repo, capture_output=True, text=True
+    )
+    assert "OSError 27" in proc.stdout, (
+        proc.stdout + proc.stderr
+    )  # EFBIG: the file size limit stands in for a full disk
+    assert "count 6" in proc.stdout
+    with backend.open("kb") as idx:
+        assert idx.count() == 6
+        assert idx.get(["n0"]) == []
+        assert [h.id for h in idx.bm25_search("numbat", 5)] == ["after"]
+        assert (
+            idx.vector_search(EMB.embed_queries(["Numbat A numbat after the fault."])[0], 1)[0].id == "after"
+        )
+        assert {p.id for p in idx.get([d.id for d in DOCS])} == {d.id for d in DOCS}

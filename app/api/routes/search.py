@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.deps import ReadAuth, RuntimeDep
+from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
+from app.querylog import LoggedQuery, now
+from retrieval.errors import InvalidInputError
+
+router = APIRouter(tags=["search"])
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+def parse_filters(raw: list[str]) -> dict[str, str]:
+    filters = {}
+    for item in raw:
+        key, sep, value = item.partition(":")
+        if not sep or not key or not value:
+            raise InvalidInputError(f"filter {item!r} is not of the form key:value")
+        filters[key] = value
+    return filters
+
+
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    dependencies=[ReadAuth],
+    responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    summary="Search passages",
+)
+def search(
+    request: Request,
+    runtime: RuntimeDep,
+    q: Annotated[str, Query(min_length=1, max_length=100_000, description="the query text")],
+    k: Annotated[int, Query(ge=1, le=1000, description="how many hits")] = 10,
+    offset: Annotated[int, Query(ge=0, le=10_000, description="hits to skip (paging)")] = 0,
+    mode: Annotated[str, Query(description="bm25, dense or hybrid")] = "hybrid",
+    index: Annotated[
+        str | None, Query(max_length=64, description="index name (default: the server's)")
+    ] = None,
+    filter: Annotated[
+        list[str], Query(description="metadata equality filters, key:value; all must hold")
+    ] = [],  # noqa: B006
+) -> SearchResponse:
+    api = runtime.settings.api
+    if len(q) > api.max_query_chars:
+        raise InvalidInputError(f"q has {len(q)} characters; the limit is {api.max_query_chars}")
+    if k + offset > api.max_k:
+        raise InvalidInputError(f"k + offset is {k + offset}; the limit is {api.max_k}")
+    if mode not in MODES:
+        raise InvalidInputError(f"unknown mode {mode!r}: valid choices are {', '.join(MODES)}")
+    t0 = time.perf_counter()
+    idx = runtime.index(index)
+    result = runtime.retriever(index).search(
+        q, mode=mode, k=k + offset, filters=parse_filters(filter) or None
+    )
+    hits = result.hits[offset:]
+    passages = {p.id: p for p in idx.get([h.id for h in hits])}
+    metrics = request.app.state.metrics
+    for stage, ms in result.timings_ms.items():
+        metrics.search_stage.labels(stage.removesuffix("_ms")).observe(ms / 1e3)
+    out = []
+    for rank, h in enumerate(hits, start=offset + 1):
+        p = passages.get(h.id)
+        if p is None:
+            continue
+        out.append(SearchHit(rank=rank, title=p.title, text=p.text, metadata=p.metadata, **h.to_dict()))
+    took = (time.perf_counter() - t0) * 1e3
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    runtime.querylog.add(
+        LoggedQuery(now(), "search", mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
+                    max(dense) if dense else None, hits[0].rerank_score if hits else None, took)
+    )  # fmt: skip
+    return SearchResponse(
+        query=q, mode=mode, index=idx.name, took_ms=took, timings_ms=result.timings_ms, hits=out
+    )

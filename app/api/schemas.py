@@ -1,0 +1,136 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    type: str = Field(description="machine-readable error kind")
+    message: str = Field(description="what went wrong and how to fix it")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class SearchHit(BaseModel):
+    rank: int
+    id: str
+    doc_id: str
+    title: str
+    text: str = Field(description="plain text, never HTML: render it escaped")
+    metadata: dict[str, Any]
+    score: float
+    bm25_score: float | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    fused_score: float | None = None
+    rerank_score: float | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: str
+    index: str
+    took_ms: float
+    timings_ms: dict[str, float]
+    hits: list[SearchHit]
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(min_length=1, description="the question, plain text")
+    index: str | None = Field(None, description="index to answer from (default: the server's)")
+    stream: bool = Field(False, description="answer as server-sent events: sources, token..., answer")
+
+
+class SourceOut(BaseModel):
+    n: int
+    id: str
+    doc_id: str
+    title: str
+    snippet: str
+    score: float
+
+
+class AnswerMetricsOut(BaseModel):
+    retrieval_ms: float
+    rerank_ms: float
+    ttft_ms: float | None
+    generation_ms: float | None
+    tokens_per_s: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model: str | None
+
+
+class AnswerResponse(BaseModel):
+    question: str
+    text: str
+    status: Literal["generated", "not_found", "extractive"]
+    cited: list[SourceOut]
+    uncited: list[SourceOut]
+    invalid_citations: list[int]
+    generation_error: str | None
+    metrics: AnswerMetricsOut
+
+
+class PassageIn(BaseModel):
+    id: str = Field(min_length=1, max_length=512)
+    title: str = Field("", max_length=10_000)
+    text: str = Field(min_length=1, max_length=1_000_000)
+    doc_id: str | None = Field(None, max_length=512)
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class DocumentsIn(BaseModel):
+    passages: list[PassageIn] = Field(min_length=1, max_length=10_000)
+    index: str | None = None
+
+
+class IngestOut(BaseModel):
+    index: str
+    added: int
+    updated: int
+    unchanged: int
+    failed: list[str]
+
+
+class PassageOut(BaseModel):
+    id: str
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+
+
+class DeletedOut(BaseModel):
+    id: str
+    deleted: int
+
+
+class FeedbackIn(BaseModel):
+    query: str = Field(min_length=1, max_length=10_000)
+    passage_id: str = Field(min_length=1, max_length=512)
+    rank: int | None = Field(None, ge=1, le=10_000)
+    kind: Literal["up", "down", "click"]
+    target: Literal["result", "answer"] = "result"
+    index: str | None = None
+
+
+class FeedbackOut(BaseModel):
+    id: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    backend: str
+    indexes: dict[str, int | None]
+    default_index: str
+    embedding_model: str
+    llm: dict[str, Any]
+    promoted_model: str | None = None
+    problems: list[str] = Field(default_factory=list)

@@ -1,0 +1,116 @@
+"""User feedback (votes and clicks) stored durably in SQLite, exportable as graded judgments (qrels)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Kind = Literal["up", "down", "click"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    query TEXT NOT NULL,
+    passage_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    rank INTEGER,
+    kind TEXT NOT NULL CHECK (kind IN ('up', 'down', 'click')),
+    target TEXT NOT NULL DEFAULT 'result' CHECK (target IN ('result', 'answer'))
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    id: int
+    created_at: float
+    query: str
+    passage_id: str
+    doc_id: str
+    rank: int | None
+    kind: str
+    target: str
+
+
+def label(up: int, down: int, clicks: int) -> int | None:
+    """Graded label from counts: votes decide (net up -> 2, net down -> 0); clicks alone -> 1; nothing -> None."""
+    if up > down:
+        return 2
+    if down > up:
+        return 0
+    if clicks:
+        return 1
+    return None
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def add(
+        self,
+        query: str,
+        passage_id: str,
+        doc_id: str,
+        kind: Kind,
+        rank: int | None = None,
+        target: str = "result",
+    ) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO feedback(created_at, query, passage_id, doc_id, rank, kind, target) VALUES (?,?,?,?,?,?,?)",
+                (time.time(), query, passage_id, doc_id, rank, kind, target),
+            )
+            return int(cur.lastrowid or 0)
+
+    def rows(self) -> list[FeedbackRow]:
+        with self._lock:
+            return [FeedbackRow(*r) for r in self._db.execute("SELECT * FROM feedback ORDER BY id")]
+
+    def judgments(self) -> dict[str, dict[str, int]]:
+        """{query text: {doc id: grade}} from all feedback, aggregated per (query, document)."""
+        counts: dict[tuple[str, str], list[int]] = {}
+        for r in self.rows():
+            c = counts.setdefault((r.query.strip(), r.doc_id), [0, 0, 0])
+            c[("up", "down", "click").index(r.kind)] += 1
+        out: dict[str, dict[str, int]] = {}
+        for (query, doc), (up, down, clicks) in counts.items():
+            grade = label(up, down, clicks)
+            if grade is not None:
+                out.setdefault(query, {})[doc] = grade
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def query_id(query: str) -> str:
+    return "fb-" + hashlib.sha1(query.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def export_beir(judgments: dict[str, dict[str, int]], out_dir: Path) -> tuple[int, int]:
+    """queries.jsonl + qrels/feedback.tsv (BEIR layout); returns (queries, judgments) written."""
+    (out_dir / "qrels").mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "queries.jsonl", "w", encoding="utf-8") as f:
+        for query in sorted(judgments):
+            f.write(json.dumps({"_id": query_id(query), "text": query}, ensure_ascii=False) + "\n")
+    n = 0
+    with open(out_dir / "qrels" / "feedback.tsv", "w", encoding="utf-8") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for query in sorted(judgments):
+            for doc, grade in sorted(judgments[query].items()):
+                f.write(f"{query_id(query)}\t{doc}\t{grade}\n")
+                n += 1
+    return len(judgments), n

@@ -1,0 +1,125 @@
+"""The LLM seam and its OpenAI-client implementation (OpenAI, vLLM, Ollama, llama.cpp server...)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast, runtime_checkable
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from retrieval.errors import RagsearchError
+
+
+class LLMUnavailableError(RagsearchError):
+    """The LLM could not be reached, timed out or refused the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model: str
+
+
+LLMEvent = TextDelta | Usage
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """Streams a chat completion as text deltas, ending with one Usage event."""
+
+    @property
+    def model(self) -> str: ...
+
+    def chat(self, messages: Sequence[Message], stream: bool = True) -> Iterator[LLMEvent]: ...
+
+
+class OpenAIChatClient:
+    """Chat completions through the official `openai` client against any compatible server."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.1,
+        max_tokens: int = 512,
+        timeout_s: float = 60.0,
+        max_retries: int = 1,
+    ) -> None:
+        self._model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        # A local server needs no key, but the client insists on one.
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=max_retries
+        )
+        self.base_url = str(self._client.base_url)
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def chat(self, messages: Sequence[Message], stream: bool = True) -> Iterator[LLMEvent]:
+        payload = [cast(ChatCompletionMessageParam, {"role": m.role, "content": m.content}) for m in messages]
+        try:
+            if not stream:
+                resp = self._client.chat.completions.create(
+                    model=self._model,
+                    messages=payload,
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
+                )
+                yield TextDelta(resp.choices[0].message.content or "")
+                u = resp.usage
+                yield Usage(u.prompt_tokens if u else None, u.completion_tokens if u else None, resp.model)
+                return
+            chunks = self._client.chat.completions.create(
+                model=self._model,
+                messages=payload,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            usage: Usage | None = None
+            model = self._model
+            for chunk in chunks:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, model)
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        yield TextDelta(choice.delta.content)
+            yield usage or Usage(None, None, model)
+        except openai.APITimeoutError:
+            raise LLMUnavailableError(f"the LLM at {self.base_url} timed out") from None
+        except openai.APIConnectionError:
+            raise LLMUnavailableError(f"cannot connect to the LLM at {self.base_url}") from None
+        except openai.AuthenticationError:
+            raise LLMUnavailableError(f"the LLM at {self.base_url} refused the API key") from None
+        except openai.APIStatusError as exc:
+            raise LLMUnavailableError(f"the LLM at {self.base_url} answered HTTP {exc.status_code}") from None
+
+    def ping(self, timeout_s: float = 3.0) -> bool:
+        """Whether the server answers a model listing within the timeout."""
+        t0 = time.perf_counter()
+        try:
+            self._client.with_options(timeout=timeout_s, max_retries=0).models.list()
+        except openai.OpenAIError:
+            return False
+        return time.perf_counter() - t0 < timeout_s

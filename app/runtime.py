@@ -1,0 +1,65 @@
+"""Long-lived services for a server process: open indexes, the embedder, the LLM, feedback, metrics."""
+
+from __future__ import annotations
+
+import threading
+
+from app.answering import Answerer
+from app.feedback import FeedbackStore
+from app.querylog import QueryLog
+from app.services import make_answerer, make_backend, make_embedder, make_llm, make_retriever
+from app.settings import Settings
+from retrieval.embedding import Embedder
+from retrieval.index import IndexBackend, SearchIndex
+from retrieval.searcher import Retriever
+
+
+class Runtime:
+    """Opens each index once and keeps it; thread-safe. Built once per server from one Settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.backend: IndexBackend = make_backend(settings)
+        self._embedder: Embedder | None = None
+        self._indexes: dict[str, SearchIndex] = {}
+        self._lock = threading.Lock()
+        self.feedback = FeedbackStore(settings.home / "feedback.sqlite")
+        self.querylog = QueryLog(settings.home / "querylog.sqlite")
+        self.llm = make_llm(settings)
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(self.settings)
+            return self._embedder
+
+    def index(self, name: str | None = None) -> SearchIndex:
+        name = name or self.settings.index
+        with self._lock:
+            idx = self._indexes.get(name)
+            if idx is None:
+                idx = self.backend.open(name)
+                self._indexes[name] = idx
+            return idx
+
+    def forget(self, name: str) -> None:
+        """Close and drop a cached index (after a fault, so the next request reopens it)."""
+        with self._lock:
+            idx = self._indexes.pop(name, None)
+        if idx is not None:
+            idx.close()
+
+    def retriever(self, name: str | None = None) -> Retriever:
+        return make_retriever(self.index(name), self.embedder, self.settings)
+
+    def answerer(self, name: str | None = None) -> Answerer:
+        return make_answerer(self.index(name), self.retriever(name), self.settings, self.llm)
+
+    def close(self) -> None:
+        with self._lock:
+            for idx in self._indexes.values():
+                idx.close()
+            self._indexes.clear()
+        self.feedback.close()
+        self.querylog.close()

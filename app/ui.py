@@ -1,0 +1,232 @@
+"""The Streamlit search UI. It talks only to the JSON API (RAGSEARCH_API_URL), so it works the same on
+every backend. Run it with `ragsearch ui`.
+
+Document text is untrusted: it is HTML-escaped (and markdown-escaped) before any highlighting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import streamlit as st
+
+from app.settings import get_settings
+
+SPECIAL = re.compile(r"""[\\`*_{}\[\]()#+\-.!|~<>$:&"']""")
+
+
+def escape(text: str) -> str:
+    """Plain text safe to pass to st.markdown(unsafe_allow_html=True): every HTML or markdown
+    special character becomes a numeric character reference, so nothing is read as a tag or as syntax."""
+    return SPECIAL.sub(lambda m: f"&#{ord(m.group(0))};", text)
+
+
+def highlight(text: str, query: str, limit: int = 400) -> str:
+    """An escaped snippet with the query's words marked."""
+    snippet = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+    words = sorted({w for w in re.findall(r"\w{3,}", query.lower())}, key=len, reverse=True)
+    out = escape(snippet)
+    if not words:
+        return out
+    pattern = re.compile(r"(?<![&#\w])(" + "|".join(re.escape(w) for w in words) + r")", re.IGNORECASE)
+    return pattern.sub(r"<mark>\1</mark>", out)
+
+
+def api() -> httpx.Client:
+    s = get_settings()
+    headers = {"X-API-Key": s.api.api_key.get_secret_value()} if s.api.api_key else {}
+    return httpx.Client(base_url=s.api.url, timeout=120, headers=headers)
+
+
+def sse_events(client: httpx.Client, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    with client.stream("POST", "/answer", json=body) as r:
+        if r.status_code != 200:
+            r.read()
+            yield "error", r.json().get("error", {"message": r.text})
+            return
+        event = "message"
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                yield event, json.loads(line[6:])
+
+
+def send_feedback(query: str, passage_id: str, rank: int | None, kind: str, target: str = "result") -> None:
+    with api() as c:
+        r = c.post("/feedback", json={"query": query, "passage_id": passage_id, "rank": rank, "kind": kind,
+                                      "target": target})  # fmt: skip
+    if r.status_code == 200:
+        st.toast(f"Thanks: feedback {kind} recorded")
+    else:
+        st.error(r.json().get("error", {}).get("message", r.text))
+
+
+def link_citations(text: str, n_sources: int) -> str:
+    escaped = escape(text)
+    for n in range(1, n_sources + 1):
+        escaped = escaped.replace(f"&#91;{n}&#93;", f'<a href="#source-{n}">[{n}]</a>')
+    return escaped
+
+
+def search_page() -> None:
+    st.title("ragsearch")
+    with st.form("search"):
+        query = st.text_input("Search", key="query", placeholder="Ask or search the documents")
+        cols = st.columns([2, 1, 1, 1])
+        mode = cols[0].radio("Mode", ["hybrid", "bm25", "dense", "ltr"], horizontal=True)
+        k = cols[1].number_input("Results", 1, 50, 10)
+        want_answer = cols[2].checkbox("Answer", value=False)
+        show_scores = cols[3].checkbox("Scores", value=False)
+        submitted = st.form_submit_button("Search")
+    if submitted and query.strip():
+        with api() as c:
+            r = c.get("/search", params={"q": query, "k": int(k), "mode": mode})
+        st.session_state["last"] = {
+            "query": query,
+            "status": r.status_code,
+            "body": r.json(),
+            "answer": want_answer,
+        }
+    last = st.session_state.get("last")
+    if not last:
+        return
+    if last["status"] != 200:
+        st.error(last["body"].get("error", {}).get("message", "search failed"))
+        return
+    body = last["body"]
+    if last["answer"]:
+        answer_block(last["query"])
+    st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({body['mode']})")
+    for hit in body["hits"]:
+        result_block(last["query"], hit, show_scores)
+
+
+def answer_block(query: str) -> None:
+    box = st.container(border=True)
+    box.subheader("Answer")
+    placeholder = box.empty()
+    sources: list[dict[str, Any]] = []
+    text = ""
+    final: dict[str, Any] | None = None
+    with api() as c:
+        for event, data in sse_events(c, {"question": query, "stream": True}):
+            if event == "sources":
+                sources = data
+            elif event == "token":
+                text += data["text"]
+                placeholder.markdown(escape(text), unsafe_allow_html=True)
+            elif event == "answer":
+                final = data
+            elif event == "error":
+                box.error(data.get("message", "answer failed"))
+                return
+    if final is None:
+        return
+    placeholder.markdown(link_citations(final["text"], len(sources)), unsafe_allow_html=True)
+    if final.get("generation_error"):
+        box.caption(f"Generation unavailable: {final['generation_error']}")
+    for s in sources:
+        box.markdown(
+            f'<span id="source-{s["n"]}"></span>**[{s["n"]}]** {escape(s["title"] or s["id"])}: {escape(s["snippet"])}',
+            unsafe_allow_html=True,
+        )
+    m = final["metrics"]
+    if m.get("ttft_ms") is not None:
+        box.caption(
+            f"first token {m['ttft_ms']:.0f} ms · {m.get('tokens_per_s') or 0:.1f} tokens/s · {m.get('model')}"
+        )
+    up, down = box.columns(2)
+    top = (final["cited"] or final["uncited"] or [None])[0]
+    if top and up.button("👍 answer", key="ans-up"):
+        send_feedback(query, top["id"], None, "up", "answer")
+    if top and down.button("👎 answer", key="ans-down"):
+        send_feedback(query, top["id"], None, "down", "answer")
+
+
+def result_block(query: str, hit: dict[str, Any], show_scores: bool) -> None:
+    box = st.container(border=True)
+    box.markdown(f"**{hit['rank']}. {escape(hit['title'] or hit['id'])}**", unsafe_allow_html=True)
+    box.markdown(highlight(hit["text"], query), unsafe_allow_html=True)
+    cols = box.columns([1, 1, 6])
+    if cols[0].button("👍 relevant", key=f"up-{hit['id']}"):
+        send_feedback(query, hit["id"], hit["rank"], "up")
+    if cols[1].button("👎 not relevant", key=f"down-{hit['id']}"):
+        send_feedback(query, hit["id"], hit["rank"], "down")
+    cols[2].caption(f"id {hit['id']} · document {hit['doc_id']}")
+    if show_scores:
+        scores = {k: hit.get(k) for k in ("score", "bm25_score", "bm25_rank", "dense_score", "dense_rank",
+                                          "fused_score", "rerank_score")}  # fmt: skip
+        box.json(scores, expanded=False)
+
+
+def evaluation_page() -> None:
+    st.title("Offline evaluation")
+    folder = get_settings().home / "eval"
+    files = sorted(folder.glob("*.json")) if folder.exists() else []
+    if not files:
+        st.info(
+            f"No evaluation yet: run `ragsearch eval DATASET --json {folder}/NAME.json` (or `make demo`)."
+        )
+        return
+    rows = []
+    for f in files:
+        data = json.loads(Path(f).read_text())
+        for system, metrics in data.get("systems", {}).items():
+            rows.append({"dataset": data.get("dataset"), "split": data.get("split"), "system": system,
+                         **{m: v for m, v in metrics.items() if isinstance(v, float | int)}})  # fmt: skip
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True)
+    for dataset, part in table.groupby("dataset"):
+        st.subheader(str(dataset))
+        st.bar_chart(part.set_index("system")[["nDCG@10", "R@100", "RR@10"]])
+    drift_section()
+
+
+def drift_section() -> None:
+    st.subheader("Query drift")
+    with api() as c:
+        r = c.get("/drift", params={"recent": 200, "reference": 200})
+    if r.status_code != 200:
+        st.caption("drift unavailable: " + r.json().get("error", {}).get("message", r.text))
+        return
+    report = r.json()
+    if not report["signals"]:
+        st.caption(
+            f"Not enough logged queries yet ({report['current_n']} recent, {report['reference_n']} reference)."
+        )
+        return
+    st.write("**Drift flagged**" if report["drifted"] else "No drift flagged.")
+    st.dataframe(pd.DataFrame(report["signals"]), hide_index=True)
+
+
+def models_page() -> None:
+    st.title("Models")
+    with api() as c:
+        r = c.get("/models")
+    if r.status_code == 404:
+        st.info("This server has no model registry endpoint.")
+        return
+    if r.status_code != 200:
+        st.error(r.json().get("error", {}).get("message", r.text))
+        return
+    models = r.json()
+    if not models:
+        st.info("No trained model yet: run `ragsearch train`.")
+        return
+    st.dataframe(pd.DataFrame(models), hide_index=True)
+
+
+def main() -> None:
+    st.set_page_config(page_title="ragsearch", layout="wide")
+    page = st.sidebar.radio("Page", ["Search", "Evaluation", "Models"])
+    {"Search": search_page, "Evaluation": evaluation_page, "Models": models_page}[page]()
+
+
+main()

@@ -1,0 +1,150 @@
+"""Benchmark: search latency per mode (query encoding included) and ingest vs raw encoder throughput.
+
+    python -m eval.bench [--dataset-dir DIR] [--index NAME] [--queries N] [--ingest-docs N] [--json FILE]
+
+Prints figures; it asserts nothing. Run it on an otherwise idle machine: the numbers are wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.services import make_backend, make_embedder, make_retriever
+from app.settings import get_settings
+from eval.data import load_split
+from ingest.pipeline import ingest_records
+from ingest.readers import read_source
+from retrieval.embedded import EmbeddedBackend
+from retrieval.embedding import Embedder, passage_text
+from retrieval.searcher import FIRST_STAGE_MODES, Retriever
+from retrieval.types import IndexSpec, Passage
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    a = np.asarray(samples_ms)
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+        "n": len(samples_ms),
+    }
+
+
+def bench_search(retriever: Retriever, queries: list[str], modes: list[str]) -> dict[str, dict[str, float]]:
+    for q in queries[:5]:  # warm-up: model load, caches
+        for mode in modes:
+            retriever.search(q, mode=mode, k=10)
+    out: dict[str, dict[str, float]] = {}
+    enc: list[float] = []
+    for q in queries:
+        t0 = time.perf_counter()
+        retriever.encode([q])
+        enc.append((time.perf_counter() - t0) * 1e3)
+    out["query_encoding"] = percentiles(enc)
+    for mode in modes:
+        samples = []
+        for q in queries:
+            t0 = time.perf_counter()
+            retriever.search(q, mode=mode, k=10)
+            samples.append((time.perf_counter() - t0) * 1e3)
+        out[mode] = percentiles(samples)
+    return out
+
+
+def bench_ingest(embedder: Embedder, passages: list[Passage], batch_size: int) -> dict[str, float]:
+    texts = [passage_text(p.title, p.text) for p in passages]
+    embedder.embed_documents(texts[:batch_size], batch_size=batch_size)  # warm-up
+    t0 = time.perf_counter()
+    embedder.embed_documents(texts, batch_size=batch_size)
+    raw = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        idx = EmbeddedBackend(Path(tmp)).create("bench", IndexSpec(embedder.name, embedder.dim))
+        t0 = time.perf_counter()
+        report = ingest_records(iter(passages), idx, embedder, batch_size=batch_size)
+        total = time.perf_counter() - t0
+        idx.close()
+    assert report.embedded == len(passages)
+    return {
+        "passages": len(passages),
+        "raw_encoder_passages_per_s": len(passages) / raw,
+        "ingest_passages_per_s": len(passages) / total,
+        "ingest_vs_raw": raw / total,
+    }
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    s = get_settings()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset-dir", type=Path, default=s.data_dir / "scifact")
+    ap.add_argument("--index", default="scifact", help="an index already built from the dataset")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--ingest-docs", type=int, default=512)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+
+    embedder = make_embedder(s)
+    split = load_split(args.dataset_dir, args.split)
+    queries = list(split.queries.values())[: args.queries]
+    idx = make_backend(s).open(args.index)
+    retriever = make_retriever(idx, embedder, s)
+    result: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "index": {"name": args.index, "passages": idx.count(), "dataset": str(args.dataset_dir)},
+        "search_latency": bench_search(retriever, queries, list(FIRST_STAGE_MODES)),
+    }
+    idx.close()
+    passages = [r for r in read_source(args.dataset_dir) if isinstance(r, Passage)][: args.ingest_docs]
+    result["ingest"] = bench_ingest(embedder, passages, args.batch_size)
+
+    lines = [f"# ragsearch benchmark, {result['date']}", "", f"machine: {result['machine']}", ""]
+    lines += [
+        f"search latency on {args.index} ({result['index']['passages']} passages), {len(queries)} queries, k=10:",
+        "",
+        "| stage | p50 ms | p95 ms | p99 ms | mean ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, p in result["search_latency"].items():
+        lines.append(
+            f"| {name} | {p['p50_ms']:.1f} | {p['p95_ms']:.1f} | {p['p99_ms']:.1f} | {p['mean_ms']:.1f} |"
+        )
+    ing = result["ingest"]
+    lines += [
+        "",
+        f"ingest of {ing['passages']} passages (batch {args.batch_size}): "
+        f"{ing['ingest_passages_per_s']:.1f} passages/s; raw encoder {ing['raw_encoder_passages_per_s']:.1f} "
+        f"passages/s; ingest/raw = {ing['ingest_vs_raw']:.2f}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

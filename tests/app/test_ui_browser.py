@@ -1,0 +1,108 @@
+"""The Streamlit UI in headless Chromium (Debian's /usr/bin/chromium driven by playwright), against the real
+API on loopback: search, see results, send a thumbs-up, find the feedback row. Saves a screenshot to
+artifacts/ui-search.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.feedback import FeedbackStore
+from tests.app.test_api import KEY, serve
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("RAGSEARCH_TEST_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ui_home(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    h = tmp_path_factory.mktemp("ui-home")
+    shutil.copytree(scifact_index.path, h / "indexes" / "sf")
+    # an evaluation result for the evaluation page
+    (h / "eval").mkdir()
+    (h / "eval" / "scifact.test.json").write_text(
+        '{"dataset": "scifact", "split": "test", "systems": {"bm25": {"nDCG@10": 0.69, "R@100": 0.91, "RR@10": 0.66}}}'
+    )
+    return h
+
+
+@pytest.fixture(scope="module")
+def ui_url(ui_home: Path) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    for api_url in serve({"api": {"api_key": KEY}}, ui_home):
+        # a document with markup in it, to check the UI shows it as text
+        httpx.post(f"{api_url}/documents", headers={"X-API-Key": KEY}, json={"passages": [
+            {"id": "xss", "title": "<img src=x onerror=alert(1)>Vitamin", "text": "<script>alert('x')</script> vitamin D **bold** [link](javascript:alert(1))"}]})  # fmt: skip
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
+        env.update(RAGSEARCH_HOME=str(ui_home), RAGSEARCH_API_URL=api_url, RAGSEARCH_INDEX="sf")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            proc.kill()
+            pytest.fail("streamlit did not start")
+        yield url
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_search_results_feedback_and_no_injection(ui_url: str, ui_home: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    artifacts = REPO / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1600})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(ui_url)
+        box = page.get_by_placeholder("Ask or search the documents")
+        box.wait_for(timeout=60_000)
+        box.fill("vitamin D deficiency")
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
+        expect(
+            page.get_by_text("<script>alert('x')</script> vitamin D **bold** [link](javascript:alert(1))")
+        ).to_be_visible()
+        assert page.locator("script:has-text(\"alert('x')\")").count() == 0
+        assert page.locator("img[src='x']").count() == 0
+        page.get_by_role("button", name="👍 relevant").first.click()
+        expect(page.get_by_text("feedback up recorded")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(artifacts / "ui-search.png"), full_page=True)
+        page.get_by_text("Evaluation").click()
+        expect(page.get_by_text("Offline evaluation")).to_be_visible(timeout=30_000)
+        browser.close()
+    assert dialogs == []
+    rows = FeedbackStore(ui_home / "feedback.sqlite").rows()
+    assert rows and rows[-1].kind == "up" and rows[-1].query == "vitamin D deficiency" and rows[-1].rank == 1
