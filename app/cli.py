@@ -199,9 +199,10 @@ def answer(
     index: IndexOpt = "default",
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print tokens as they arrive")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the answer object as JSON")] = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Answer a question from the indexed passages, citing them as [n]."""
-    s = settings()
+    s = settings(backend)
     idx = make_backend(s).open(index)
     try:
         answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
