@@ -52,6 +52,7 @@ class AnswerMetrics:
     tokens_per_s: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    usage_estimated: bool = False
     model: str | None = None
 
 
@@ -157,12 +158,14 @@ class Answerer:
         by_id = {p.id: p for p in self.fetch([h.id for h in top])}
         candidates = [by_id[h.id] for h in top if h.id in by_id]
         scores = {h.id: h.score for h in top}
+        estimated_prompt = None
         if self.llm is None:
             packed_passages = candidates
             messages = None
         else:
             packed = pack_prompt(question, candidates, s.context_tokens)
             packed_passages, messages = packed.passages, packed.messages
+            estimated_prompt = packed.estimated_tokens
         sources = [
             SourcePassage(n, p.id, p.document_id, p.title, snippet(p.text, s.snippet_chars), scores[p.id])
             for n, p in enumerate(packed_passages, start=1)
@@ -186,6 +189,9 @@ class Answerer:
                 elif isinstance(event, Usage):
                     metrics.prompt_tokens = event.prompt_tokens
                     metrics.completion_tokens = event.completion_tokens
+                    metrics.usage_estimated = event.estimated or event.prompt_tokens is None
+                    if event.prompt_tokens is None:
+                        metrics.prompt_tokens = estimated_prompt
                     metrics.model = event.model
         except LLMUnavailableError as exc:
             text = extractive_answer(question, sources, packed_passages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -28,9 +29,11 @@ from app.logs import configure_logging
 from app.services import (
     make_answerer,
     make_backend,
+    make_chunker,
     make_embedder,
     make_llm,
     make_retriever,
+    manifest_path,
     open_or_create_index,
 )
 from app.settings import Settings, get_settings
@@ -39,8 +42,9 @@ from eval.data import load_split
 from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
 from eval.metrics import DEFAULT_MEASURES
 from ingest.datasets import download_dataset, local_dataset
-from ingest.pipeline import IngestReport, ingest_records
-from ingest.readers import corpus_file, read_source
+from ingest.manifest import Manifest
+from ingest.pipeline import IngestReport
+from ingest.runner import IngestOptions, IngestStatus, ingest_paths
 from retrieval.errors import InvalidInputError, RagsearchError, UnknownNameError
 from retrieval.searcher import FIRST_STAGE_MODES, check_mode
 from retrieval.types import Candidate, Vector
@@ -92,27 +96,46 @@ def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
         yield progress
 
 
-def count_lines(path: Path) -> int:
-    with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
-
-
-def do_ingest(path: Path, index_name: str, s: Settings, batch_size: int) -> IngestReport:
-    corpus = corpus_file(path)
+def do_ingest(
+    paths: list[Path], index_name: str, s: Settings, options: IngestOptions | None = None
+) -> IngestReport:
+    """Ingest files, folders, JSONL files and BEIR folders, with live progress on stderr."""
+    opts = dataclasses.replace(
+        options or IngestOptions(batch_size=s.ingest.batch_size),
+        max_file_bytes=int(s.ingest.max_file_mb * 1024 * 1024),
+    )
     backend = make_backend(s)
     embedder = make_embedder(s)
     index = open_or_create_index(backend, index_name, embedder, s)
     try:
-        with progress_bar(f"ingest {corpus.name} -> {index_name}", count_lines(corpus)) as bar:
-            task = bar.task_ids[0]
+        chunker = make_chunker(embedder, s)
+        with (
+            Manifest(manifest_path(s, index_name)) as manifest,
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[files]} files"),
+                TextColumn("{task.fields[passages]} passages"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                disable=not err.is_terminal,
+            ) as bar,
+        ):
+            task = bar.add_task(f"ingest -> {index_name}", total=None, files="", passages=0, rate="")
 
-            def advance(n: int) -> None:
-                bar.advance(task, n)
-                t = bar.tasks[0]
-                if t.elapsed:
-                    bar.update(task, rate=f"{t.completed / t.elapsed:.0f} passages/s")
+            def show(st: IngestStatus) -> None:
+                bar.update(
+                    task,
+                    total=st.bytes_total or None,
+                    completed=st.bytes_done,
+                    files=f"{st.files_done}/{st.files_total}",
+                    passages=st.passages,
+                    rate=f"{st.passages_per_second:.0f} passages/s",
+                )
 
-            return ingest_records(read_source(path), index, embedder, batch_size=batch_size, progress=advance)
+            return ingest_paths(paths, index, embedder, chunker, manifest, opts, progress=show)
     finally:
         index.close()
 
@@ -120,32 +143,95 @@ def do_ingest(path: Path, index_name: str, s: Settings, batch_size: int) -> Inge
 def print_ingest_report(report: IngestReport, index_name: str) -> None:
     out.print(
         f"index {index_name}: added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"failed {len(report.failed)} ({report.embedded} embedded in {report.seconds:.1f}s, "
+        f"removed {report.removed}, skipped {len(report.skipped)}, failed {len(report.failed)} "
+        f"({report.passages} passages written, {report.embedded} embedded in {report.seconds:.1f}s, "
         f"{report.passages_per_second:.0f} passages/s)"
     )
-    for e in report.failed[:50]:
-        sys.stderr.write(f"skipped {e}\n")
-    if len(report.failed) > 50:
-        sys.stderr.write(f"... and {len(report.failed) - 50} more skipped lines\n")
+    for label, items in (
+        ("failed", report.failed),
+        ("skipped", report.skipped),
+        ("warning", report.warnings),
+    ):
+        for e in items[:50]:
+            sys.stderr.write(f"{label}: {e}\n")
+        if len(items) > 50:
+            sys.stderr.write(f"... and {len(items) - 50} more {label}\n")
+    if report.ignored:
+        sys.stderr.write(
+            f"ignored {report.ignored} files (unsupported extension, hidden, or by --include/--exclude)\n"
+        )
 
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="a BEIR folder (with corpus.jsonl) or a JSONL file")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="files and folders: .md .html .pdf .txt, .jsonl, BEIR folders (with corpus.jsonl)"
+        ),
+    ],
     index: IndexOpt = "default",
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="passages per write")] = 256,
+    include: Annotated[
+        list[str] | None, typer.Option(help="only files matching this glob (repeatable), e.g. '*.md'")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="skip files matching this glob (repeatable), e.g. 'drafts/*'")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="delete documents whose files are gone from the given folders")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="passages per index write")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     backend: BackendOpt = None,
 ) -> None:
-    """Ingest passages; unchanged ones are skipped, malformed lines reported and skipped."""
+    """Ingest documents; unchanged ones are skipped, changed ones replaced whole, bad ones reported.
+
+    Exits 1 when a file or record failed; the rest is ingested all the same.
+    """
     s = settings(backend)
-    report = do_ingest(path, index, s, batch_size)
+    options = IngestOptions(
+        include=tuple(include or ()),
+        exclude=tuple(exclude or ()),
+        prune=prune,
+        batch_size=batch_size or s.ingest.batch_size,
+    )
+    report = do_ingest(paths, index, s, options)
     if as_json:
         out.print_json(json.dumps({"index": index, **report.to_dict()}))
     else:
         print_ingest_report(report, index)
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def delete(
+    doc_ids: Annotated[list[str], typer.Argument(help="document ids, e.g. guide/install.md")],
+    index: IndexOpt = "default",
+    backend: BackendOpt = None,
+) -> None:
+    """Delete documents and all their passages."""
+    s = settings(backend)
+    idx = make_backend(s).open(index)
+    try:
+        with Manifest(manifest_path(s, index)) as manifest:
+            missing = []
+            for doc_id in doc_ids:
+                n = idx.delete_documents([doc_id])
+                manifest.remove([doc_id])
+                if n:
+                    out.print(f"deleted {doc_id} ({n} passages)")
+                else:
+                    missing.append(doc_id)
+    finally:
+        idx.close()
+    if missing:
+        raise InvalidInputError(
+            f"no document {', '.join(map(repr, missing))} in index {index!r}: document ids are paths "
+            "relative to the ingested folder (e.g. guide/install.md) or the ids of JSONL records"
+        )
 
 
 @app.command()
@@ -361,7 +447,7 @@ def demo(
     if path is None:
         path = get_dataset(dataset, s)
     name = index or dataset
-    print_ingest_report(do_ingest(path, name, s, 256), name)
+    print_ingest_report(do_ingest([path], name, s), name)
     report = do_eval(path, name, "test", list(FIRST_STAGE_MODES), s, s.home / "runs")
     print_eval(report)
     (s.home / "eval").mkdir(parents=True, exist_ok=True)

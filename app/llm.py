@@ -33,6 +33,9 @@ class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
     model: str
+    estimated: bool = False
+    """True when the server sent no usage (llama.cpp ignores stream_options) and the completion tokens
+    were counted as streamed chunks (one token each on llama.cpp, vLLM and OpenAI)."""
 
 
 LLMEvent = TextDelta | Usage
@@ -98,14 +101,16 @@ class OpenAIChatClient:
             )
             usage: Usage | None = None
             model = self._model
+            pieces = 0
             for chunk in chunks:
                 model = chunk.model or model
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, model)
                 for choice in chunk.choices:
                     if choice.delta and choice.delta.content:
+                        pieces += 1
                         yield TextDelta(choice.delta.content)
-            yield usage or Usage(None, None, model)
+            yield usage or Usage(None, pieces, model, estimated=True)
         except openai.APITimeoutError:
             raise LLMUnavailableError(f"the LLM at {self.base_url} timed out") from None
         except openai.APIConnectionError:

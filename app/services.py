@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from app.answering import Answerer, RankedHits
 from app.answering import AnswerSettings as AnswerConfig
 from app.llm import LLMClient, OpenAIChatClient
 from app.settings import Settings
+from ingest.chunking import Chunker, tokenizer_for
 from retrieval.embedded import EmbeddedBackend
 from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.errors import RagsearchError
@@ -76,6 +78,20 @@ def make_retriever(index: SearchIndex, embedder: Embedder, settings: Settings) -
         bm25_depth=r.bm25_depth,
         dense_depth=r.dense_depth,
     )
+
+
+def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
+    """Passages sized to the embedding model's tokenizer and max length (or `ingest.chunk_tokens`, if less)."""
+    tokenizer, max_tokens = tokenizer_for(embedder)
+    wanted = settings.ingest.chunk_tokens
+    return Chunker(
+        tokenizer, min(max_tokens, wanted) if wanted else max_tokens, settings.ingest.chunk_overlap
+    )
+
+
+def manifest_path(settings: Settings, index_name: str) -> Path:
+    """Where the ingest layer lists an index's documents and their sources (for --prune)."""
+    return settings.home / "manifests" / settings.backend / f"{index_name}.sqlite"
 
 
 def make_llm(settings: Settings) -> LLMClient | None:

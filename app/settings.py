@@ -61,7 +61,9 @@ class RetrievalSettings(BaseModel, extra="forbid"):
     bm25_depth: int = Field(100, ge=1, le=10_000)
     dense_depth: int = Field(100, ge=1, le=10_000)
     vector_index: Literal["auto", "exact", "hnsw"] = Field(
-        "auto", description="embedded backend: exact numpy search, HNSW (usearch), or HNSW from 300k passages"
+        "exact",
+        description="embedded backend: exact numpy search, HNSW (usearch, opt-in: building it is slow here), "
+        "or auto = HNSW from 300k passages",
     )
 
 
@@ -138,6 +140,19 @@ class ElasticsearchSettings(BaseModel, extra="forbid"):
         return self
 
 
+class IngestSettings(BaseModel, extra="forbid"):
+    """How files become passages: `RAGSEARCH_INGEST_CHUNK_OVERLAP=64` sets `ingest.chunk_overlap`."""
+
+    max_file_mb: float = Field(
+        50.0, gt=0, description="larger document files are refused (JSONL is streamed)"
+    )
+    chunk_tokens: int | None = Field(
+        None, ge=16, le=8192, description="tokens per passage; default: the model's max length"
+    )
+    chunk_overlap: int = Field(32, ge=0, le=4096, description="tokens shared by consecutive passages")
+    batch_size: int = Field(1024, ge=1, le=100_000, description="passages per index write")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -157,6 +172,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    ingest: IngestSettings = IngestSettings()
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     api: APISettings = APISettings()

@@ -21,12 +21,24 @@ ProgressFn = Callable[[int], None]
 
 @dataclass(slots=True)
 class IngestReport:
+    """Counts of documents (a JSONL record is a document) and what happened to the rest, with reasons."""
+
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     failed: list[ReadError] = field(default_factory=list)
     embedded: int = 0
     seconds: float = 0.0
+    skipped: list[ReadError] = field(default_factory=list)
+    """Read without error but nothing to index (an empty file): not a failure."""
+    warnings: list[ReadError] = field(default_factory=list)
+    """Ingested, with something worth knowing (e.g. not UTF-8, a wrong extension)."""
+    removed: int = 0
+    """Documents deleted because they are empty now or (with --prune) their file is gone."""
+    passages: int = 0
+    """Passages written (embedded or with a reused vector)."""
+    ignored: int = 0
+    """Files under the given folders left out by extension, globs or being hidden."""
 
     @property
     def passages_per_second(self) -> float:
@@ -39,6 +51,11 @@ class IngestReport:
             "unchanged": self.unchanged,
             "failed": [str(e) for e in self.failed],
             "embedded": self.embedded,
+            "skipped": [str(e) for e in self.skipped],
+            "warnings": [str(e) for e in self.warnings],
+            "removed": self.removed,
+            "passages": self.passages,
+            "ignored": self.ignored,
             "seconds": round(self.seconds, 3),
             "passages_per_second": round(self.passages_per_second, 1),
         }
@@ -69,6 +86,7 @@ def ingest_records(
             vectors = embedder.embed_documents([passage_text(p.title, p.text) for p in todo])
             index.upsert([EmbeddedPassage(p, v, hashes[p.id]) for p, v in zip(todo, vectors, strict=True)])
             report.embedded += len(todo)
+            report.passages += len(todo)
             for p in todo:
                 if p.id in stored:
                     report.updated += 1

@@ -21,7 +21,8 @@ class ReadError:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.reason}"
+        """`source:line: reason` for a record in a file, `source: reason` for a whole file (line 0)."""
+        return f"{self.source}:{self.line}: {self.reason}" if self.line else f"{self.source}: {self.reason}"
 
 
 Record = Passage | ReadError

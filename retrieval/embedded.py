@@ -85,7 +85,7 @@ def _chunks(items: Sequence[str], size: int = SQL_CHUNK) -> Iterator[Sequence[st
 class EmbeddedBackend:
     """Indexes stored as folders under `<home>/indexes/`."""
 
-    def __init__(self, home: Path, vector_index: str = "auto") -> None:
+    def __init__(self, home: Path, vector_index: str = "exact") -> None:
         self.root = Path(home) / "indexes"
         if vector_index not in VECTOR_INDEXES:
             raise InvalidInputError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -122,6 +122,19 @@ class SentenceTransformerEmbedder:
                     model.max_seq_length = self.max_seq_length
                 self._model = model
         return self._model
+
+    def hf_tokenizer(self) -> tuple[Any, int]:
+        """The model's fast tokenizer backend (a `tokenizers.Tokenizer`) and its max sequence length, for
+        token-aware chunking."""
+        model = self._load()
+        tok = getattr(model, "tokenizer", None)
+        backend = getattr(tok, "backend_tokenizer", None)
+        if backend is None:
+            raise RagsearchError(
+                f"embedding model {self._name!r} has no fast tokenizer: token-aware chunking needs one"
+            )
+        max_len = model.max_seq_length or getattr(tok, "model_max_length", None) or 512
+        return backend, int(max_len)
 
     @property
     def dim(self) -> int:

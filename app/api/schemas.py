@@ -64,6 +64,7 @@ class AnswerMetricsOut(BaseModel):
     tokens_per_s: float | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    usage_estimated: bool
     model: str | None
 
 
