@@ -52,7 +52,7 @@ from ingest.pipeline import IngestReport
 from ingest.runner import IngestOptions, IngestStatus, ingest_paths
 from rerank.ltr import LtrReranker, ltr_search
 from rerank.pipeline import cross_validate_split, train_ltr
-from retrieval.errors import InvalidInputError, RagsearchError
+from retrieval.errors import InvalidInputError, RagsearchError, UnknownNameError
 from retrieval.searcher import FIRST_STAGE_MODES, check_mode
 from retrieval.types import Candidate, Vector
 
@@ -77,10 +77,19 @@ IndexOpt = Annotated[str, typer.Option("--index", "-i", help="index name")]
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="LTR model version for mode ltr (default: the promoted one)")
 ]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option("--backend", help="embedded or elasticsearch (default: RAGSEARCH_BACKEND, else embedded)"),
+]
+BACKENDS = ("embedded", "elasticsearch")
 
 
-def settings() -> Settings:
+def settings(backend: str | None = None) -> Settings:
     s = get_settings()
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise UnknownNameError("backend", backend, BACKENDS)
+        s = s.model_copy(update={"backend": backend})
     configure_logging(s.log_level)
     return s
 
@@ -191,12 +200,13 @@ def ingest(
         int | None, typer.Option(min=1, max=100_000, help="passages per index write")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Ingest documents; unchanged ones are skipped, changed ones replaced whole, bad ones reported.
 
     Exits 1 when a file or record failed; the rest is ingested all the same.
     """
-    s = settings()
+    s = settings(backend)
     options = IngestOptions(
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
@@ -216,9 +226,10 @@ def ingest(
 def delete(
     doc_ids: Annotated[list[str], typer.Argument(help="document ids, e.g. guide/install.md")],
     index: IndexOpt = "default",
+    backend: BackendOpt = None,
 ) -> None:
     """Delete documents and all their passages."""
-    s = settings()
+    s = settings(backend)
     idx = make_backend(s).open(index)
     try:
         with Manifest(manifest_path(s, index)) as manifest:
@@ -247,9 +258,10 @@ def search(
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     model: ModelOpt = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Search an index and print the top passages with every first-stage score (and the LTR score)."""
-    s = settings()
+    s = settings(backend)
     check_mode(mode, SEARCH_MODES)
     idx = make_backend(s).open(index)
     try:
@@ -293,9 +305,10 @@ def answer(
     index: IndexOpt = "default",
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print tokens as they arrive")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the answer object as JSON")] = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Answer a question from the indexed passages, citing them as [n]."""
-    s = settings()
+    s = settings(backend)
     idx = make_backend(s).open(index)
     try:
         answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
@@ -420,9 +433,10 @@ def eval_cmd(
     subset: Annotated[
         str | None, typer.Option(help=f"evaluate only a subset of the queries: {', '.join(SUBSETS)}")
     ] = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Evaluate systems on judged queries: nDCG@10, R@100, RR@10 and a paired t-test against the first."""
-    s = settings()
+    s = settings(backend)
     report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs, model, subset)
     print_eval(report)
     if json_path:
@@ -510,15 +524,15 @@ def datasets_get(
 
 
 @indexes_app.command("list")
-def indexes_list() -> None:
-    s = settings()
+def indexes_list(backend: BackendOpt = None) -> None:
+    s = settings(backend)
     for name in make_backend(s).list():
         out.print(name)
 
 
 @indexes_app.command("info")
-def indexes_info(name: Annotated[str, typer.Argument()]) -> None:
-    s = settings()
+def indexes_info(name: Annotated[str, typer.Argument()], backend: BackendOpt = None) -> None:
+    s = settings(backend)
     sys.stdout.write(json.dumps(make_backend(s).describe(name), indent=2) + "\n")
 
 
@@ -526,8 +540,9 @@ def indexes_info(name: Annotated[str, typer.Argument()]) -> None:
 def indexes_drop(
     name: Annotated[str, typer.Argument()],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    backend: BackendOpt = None,
 ) -> None:
-    s = settings()
+    s = settings(backend)
     if not yes:
         typer.confirm(f"drop index {name!r} and everything in it?", abort=True)
     make_backend(s).drop(name)
@@ -643,9 +658,10 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the manifest (or CV metrics) as JSON")
     ] = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Train a LambdaMART reranker on judged queries and register it as a new model version."""
-    s = settings()
+    s = settings(backend)
     have = splits(dataset_dir)
     train_split = load_split(dataset_dir, split)
     idx = make_backend(s).open(index)

@@ -17,6 +17,7 @@ from rerank.train import TrainParams
 from retrieval.embedded import EmbeddedBackend
 from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.errors import RagsearchError
+from retrieval.es_client import EsConnection
 from retrieval.index import IndexBackend, SearchIndex
 from retrieval.searcher import Retriever
 from retrieval.types import IndexSpec
@@ -25,8 +26,26 @@ from retrieval.types import IndexSpec
 def make_backend(settings: Settings) -> IndexBackend:
     if settings.backend == "embedded":
         return EmbeddedBackend(settings.home, vector_index=settings.retrieval.vector_index)
+    if settings.backend == "elasticsearch":
+        from retrieval.elasticsearch import ElasticsearchBackend
+
+        return ElasticsearchBackend(es_connection(settings))
     raise RagsearchError(
         f"backend {settings.backend!r} is not available in this build; use RAGSEARCH_BACKEND=embedded"
+    )
+
+
+def es_connection(settings: Settings) -> EsConnection:
+    e = settings.es
+    return EsConnection(
+        url=e.url,
+        api_key=e.api_key.get_secret_value() if e.api_key else None,
+        username=e.username,
+        password=e.password.get_secret_value() if e.password else None,
+        ca_certs=e.ca_certs,
+        verify_certs=e.verify_certs,
+        request_timeout=e.request_timeout,
+        max_retries=e.max_retries,
     )
 
 

@@ -117,6 +117,29 @@ class APISettings(BaseModel, extra="forbid"):
     url: str = Field("http://127.0.0.1:8000", description="where the UI reaches the API")
 
 
+class ElasticsearchSettings(BaseModel, extra="forbid"):
+    """How to reach the cluster when `backend` is `elasticsearch`. Secrets are SecretStr: never printed."""
+
+    url: str = Field("http://localhost:9200", description="cluster URL, http:// or https://")
+    api_key: SecretStr | None = Field(None, description="API key (base64 id:key); or username/password")
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = Field(None, description="CA certificate (PEM) that signed the cluster's TLS cert")
+    verify_certs: bool = True
+    request_timeout: float = Field(30.0, gt=0, le=3600, description="seconds per request")
+    max_retries: int = Field(3, ge=0, le=20, description="retries on connection errors, timeouts and 429s")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ElasticsearchSettings:
+        if self.api_key and self.username:
+            raise ValueError("set either RAGSEARCH_ES_API_KEY or RAGSEARCH_ES_USERNAME/PASSWORD, not both")
+        if bool(self.username) != bool(self.password):
+            raise ValueError("RAGSEARCH_ES_USERNAME and RAGSEARCH_ES_PASSWORD go together: set both")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"RAGSEARCH_ES_URL must start with http:// or https://, got {self.url!r}")
+        return self
+
+
 class IngestSettings(BaseModel, extra="forbid"):
     """How files become passages: `RAGSEARCH_INGEST_CHUNK_OVERLAP=64` sets `ingest.chunk_overlap`."""
 
@@ -177,6 +200,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     api: APISettings = APISettings()
     rerank: RerankSettings = RerankSettings()
+    es: ElasticsearchSettings = ElasticsearchSettings()
 
     @model_validator(mode="before")
     @classmethod

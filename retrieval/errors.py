@@ -37,3 +37,22 @@ class UnknownNameError(RagsearchError):
         self.kind = kind
         self.name = name
         self.valid = tuple(valid)
+
+
+class BackendAuthError(RagsearchError):
+    """The search cluster refused the credentials or the permissions."""
+
+
+class BulkRejectedError(RagsearchError):
+    """Some passages of a bulk write were rejected; the accepted ones are stored."""
+
+    def __init__(self, index: str, accepted: int, rejected: list[tuple[str, str]]) -> None:
+        shown = "; ".join(f"{pid}: {reason}" for pid, reason in rejected[:5])
+        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        super().__init__(
+            f"{len(rejected)} passage(s) rejected by index {index!r}, {accepted} accepted and stored: "
+            f"{shown}{more}; fix those records and ingest again (unchanged ones are skipped)"
+        )
+        self.index = index
+        self.accepted = accepted
+        self.rejected = rejected
