@@ -42,7 +42,7 @@ from app.services import (
 )
 from app.settings import Settings, get_settings
 from eval.answers import answer_split, score_answers
-from eval.data import JudgedSplit, load_split, splits
+from eval.data import JudgedSplit, load_extra_judgments, load_split, merge_splits, splits
 from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
 from eval.metrics import DEFAULT_MEASURES
 from eval.subsets import SUBSETS, subset_queries
@@ -53,6 +53,7 @@ from ingest.runner import IngestOptions, IngestStatus, ingest_paths
 from rerank.ltr import LtrReranker, ltr_search
 from rerank.pipeline import cross_validate_split, train_ltr
 from retrieval.errors import InvalidInputError, RagsearchError, UnknownNameError
+from retrieval.index import SearchIndex
 from retrieval.searcher import FIRST_STAGE_MODES, check_mode
 from retrieval.types import Candidate, Vector
 
@@ -311,7 +312,9 @@ def answer(
     s = settings(backend)
     idx = make_backend(s).open(index)
     try:
-        answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
+        answerer = make_answerer(
+            idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s), promoted_reranker(idx, s)
+        )
         final: Answer | None = None
         for event in answerer.stream(question):
             if isinstance(event, TextDelta) and stream and not as_json:
@@ -344,6 +347,13 @@ def answer(
             f"{m.tokens_per_s or 0:.1f} tokens/s, {m.prompt_tokens} prompt + {m.completion_tokens} completion tokens"
             f" ({m.model})"
         )
+
+
+def promoted_reranker(idx: SearchIndex, s: Settings) -> LtrReranker | None:
+    """The LTR reranker answers use: RAGSEARCH_RERANK_MODEL or the promoted model, if any."""
+    if s.rerank.model is None and make_registry(s).promoted is None:
+        return None
+    return make_reranker(idx, s)
 
 
 def do_eval(
@@ -457,7 +467,9 @@ def eval_answers(
     judged = load_split(dataset_dir, split)
     idx = make_backend(s).open(index)
     try:
-        answerer = make_answerer(idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s))
+        answerer = make_answerer(
+            idx, make_retriever(idx, make_embedder(s), s), s, make_llm(s), promoted_reranker(idx, s)
+        )
         if answerer.llm is None:
             raise InvalidInputError(
                 "no LLM is configured: set RAGSEARCH_LLM_BASE_URL (and _MODEL) or OPENAI_API_KEY"
@@ -658,12 +670,18 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the manifest (or CV metrics) as JSON")
     ] = False,
+    extra_qrels: Annotated[
+        list[Path] | None,
+        typer.Option(help="more training judgments in BEIR layout, e.g. from `ragsearch feedback export`"),
+    ] = None,
     backend: BackendOpt = None,
 ) -> None:
     """Train a LambdaMART reranker on judged queries and register it as a new model version."""
     s = settings(backend)
     have = splits(dataset_dir)
     train_split = load_split(dataset_dir, split)
+    for extra in extra_qrels or []:
+        train_split = merge_splits(train_split, load_extra_judgments(extra))
     idx = make_backend(s).open(index)
     try:
         retriever = make_retriever(idx, make_embedder(s), s)

@@ -7,8 +7,18 @@ import threading
 from app.answering import Answerer
 from app.feedback import FeedbackStore
 from app.querylog import QueryLog
-from app.services import make_answerer, make_backend, make_embedder, make_llm, make_retriever
+from app.services import (
+    make_answerer,
+    make_backend,
+    make_embedder,
+    make_llm,
+    make_registry,
+    make_reranker,
+    make_retriever,
+)
 from app.settings import Settings
+from rerank.ltr import LtrReranker
+from rerank.registry import ModelRegistry
 from retrieval.embedding import Embedder
 from retrieval.index import IndexBackend, SearchIndex
 from retrieval.searcher import Retriever
@@ -26,6 +36,8 @@ class Runtime:
         self.feedback = FeedbackStore(settings.home / "feedback.sqlite")
         self.querylog = QueryLog(settings.home / "querylog.sqlite")
         self.llm = make_llm(settings)
+        self.registry: ModelRegistry = make_registry(settings)
+        self._rerankers: dict[tuple[str, str], LtrReranker] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -53,8 +65,28 @@ class Runtime:
     def retriever(self, name: str | None = None) -> Retriever:
         return make_retriever(self.index(name), self.embedder, self.settings)
 
+    def reranker(self, name: str | None = None, version: str | None = None) -> LtrReranker | None:
+        """The LTR reranker for `version` (default: the promoted model), or None when there is none."""
+        version = version or self.settings.rerank.model or self.registry.promoted
+        if version is None:
+            return None
+        key = (name or self.settings.index, version)
+        with self._lock:
+            cached = self._rerankers.get(key)
+        if cached is None:
+            cached = make_reranker(self.index(name), self.settings, version)
+            with self._lock:
+                self._rerankers[key] = cached
+        return cached
+
+    def forget_rerankers(self) -> None:
+        with self._lock:
+            self._rerankers.clear()
+
     def answerer(self, name: str | None = None) -> Answerer:
-        return make_answerer(self.index(name), self.retriever(name), self.settings, self.llm)
+        return make_answerer(
+            self.index(name), self.retriever(name), self.settings, self.llm, self.reranker(name)
+        )
 
     def close(self) -> None:
         with self._lock:

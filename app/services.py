@@ -11,7 +11,7 @@ from app.llm import LLMClient, OpenAIChatClient
 from app.settings import Settings
 from ingest.chunking import Chunker, tokenizer_for
 from rerank.extract import FeatureLogger
-from rerank.ltr import LtrReranker
+from rerank.ltr import LtrReranker, ltr_search
 from rerank.registry import ModelRegistry
 from rerank.train import TrainParams
 from retrieval.embedded import EmbeddedBackend
@@ -116,13 +116,26 @@ def make_llm(settings: Settings) -> LLMClient | None:
 
 
 def make_answerer(
-    index: SearchIndex, retriever: Retriever, settings: Settings, llm: LLMClient | None
+    index: SearchIndex,
+    retriever: Retriever,
+    settings: Settings,
+    llm: LLMClient | None,
+    reranker: LtrReranker | None = None,
 ) -> Answerer:
+    """Answers rank passages with the LTR model when one is given and the mode is auto or ltr."""
     a = settings.answer
+    if a.mode == "ltr" and reranker is None:
+        raise RagsearchError("RAGSEARCH_ANSWER_MODE=ltr but no LTR model is promoted: run `ragsearch train`")
+    use_ltr = reranker is not None and a.mode in ("auto", "ltr")
     mode = "hybrid" if a.mode in ("auto", "ltr") else a.mode
 
     def search(question: str) -> RankedHits:
         t0 = time.perf_counter()
+        if use_ltr and reranker is not None:
+            result = ltr_search(retriever, reranker, question, k=a.top_passages)
+            total = (time.perf_counter() - t0) * 1e3
+            rerank_ms = result.timings_ms.get("rerank_ms", 0.0)
+            return RankedHits(result.hits, total - rerank_ms, rerank_ms)
         result = retriever.search(question, mode=mode, k=a.top_passages)
         return RankedHits(result.hits, (time.perf_counter() - t0) * 1e3)
 

@@ -74,3 +74,27 @@ def load_split(dataset_dir: Path, split: str) -> JudgedSplit:
             f"{qrels_path}: {len(missing)} judged queries are not in queries.jsonl: {missing[:5]}"
         )
     return JudgedSplit(root.name, split, {q: all_queries[q] for q in qrels}, qrels)
+
+
+def load_extra_judgments(qrels_path: Path) -> JudgedSplit:
+    """Judgments in BEIR layout outside a dataset (e.g. `ragsearch feedback export`): DIR/qrels/X.tsv
+    with its queries in DIR/queries.jsonl."""
+    qrels_path = Path(qrels_path)
+    if not qrels_path.is_file():
+        raise InvalidInputError(f"{qrels_path} does not exist")
+    return load_split(qrels_path.parent.parent, qrels_path.stem)
+
+
+def merge_splits(base: JudgedSplit, extra: JudgedSplit) -> JudgedSplit:
+    """Base judgments plus extra ones; an extra query id already in base is refused (ids must not collide)."""
+    clash = sorted(set(base.queries) & set(extra.queries))
+    if clash:
+        raise InvalidInputError(
+            f"extra judgments reuse query ids of {base.dataset}/{base.split}: {clash[:5]}"
+        )
+    return JudgedSplit(
+        base.dataset,
+        f"{base.split}+{extra.split}",
+        {**base.queries, **extra.queries},
+        {**base.qrels, **extra.qrels},
+    )

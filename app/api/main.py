@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import AuthError
 from app.api.metrics import Metrics
-from app.api.routes import answer, documents, feedback, health, search
+from app.api.routes import answer, documents, feedback, health, models, search
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
+from rerank.errors import FeatureMismatchError, ModelNotFoundError
 from retrieval.errors import (
     EmbeddingMismatchError,
     IndexExistsError,
@@ -36,6 +37,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (InvalidInputError, 422),
     (UnknownNameError, 422),
     (EmbeddingMismatchError, 409),
+    (ModelNotFoundError, 404),
+    (FeatureMismatchError, 409),
 ]
 
 
@@ -108,6 +111,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("api.unexpected_error", path=request.url.path, error_type=type(exc).__name__)
         return error(500, "internal_error", "an unexpected error occurred; it was logged")
 
-    for module in (search, answer, documents, feedback, health):
+    for module in (search, answer, documents, feedback, models, health):
         app.include_router(module.router)
     return app

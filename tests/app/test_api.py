@@ -45,9 +45,31 @@ def serve(settings_overrides: dict, home: Path) -> Iterator[str]:  # type: ignor
 
 
 @pytest.fixture(scope="module")
-def home(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+def home(scifact_index, real_embedder, scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
     h = tmp_path_factory.mktemp("api-home")
     shutil.copytree(scifact_index.path, h / "indexes" / "sf")
+    # a small LTR model so mode ltr and the registry endpoints have something to serve (plumbing only:
+    # it is trained on the slice's test judgments, so its quality means nothing)
+    from eval.data import load_split
+    from rerank.extract import FeatureLogger
+    from rerank.pipeline import train_ltr
+    from rerank.registry import ModelRegistry
+    from rerank.train import TrainParams
+    from retrieval.searcher import Retriever
+
+    retriever = Retriever(scifact_index, real_embedder, bm25_depth=30, dense_depth=30)
+    params = TrainParams(num_boost_round=30, early_stopping_rounds=10, min_data_in_leaf=5)
+    split = load_split(scifact_slice, "test")
+    train_ltr(
+        retriever,
+        FeatureLogger(scifact_index),
+        ModelRegistry(h),
+        split,
+        None,
+        None,
+        params,
+        promote_if_better=True,
+    )
     return h
 
 
@@ -219,6 +241,25 @@ def test_missing_index_files_then_recovery_without_restart(api: httpx.Client, ho
     (home / "sf2.away").rename(home / "indexes" / "sf2")
     r = api.get("/search", params={"q": "vitamin", "index": "sf2"})
     assert r.status_code == 200 and r.json()["hits"]
+
+
+def test_ltr_mode_and_model_registry(api: httpx.Client) -> None:
+    r = api.get("/search", params={"q": "vitamin D and bone health", "k": 5, "mode": "ltr"})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert len(hits) == 5 and all(h["rerank_score"] is not None for h in hits)
+    assert [h["rerank_score"] for h in hits] == sorted([h["rerank_score"] for h in hits], reverse=True)
+    models = api.get("/models").json()
+    assert [m["version"] for m in models] == ["v0001"] and models[0]["promoted"]
+    assert api.post("/models/v0001/promote").status_code == 401
+    r = api.post("/models/v0001/promote", headers={"X-API-Key": KEY})
+    assert r.status_code == 200 and r.json()["promoted"]
+    r = api.post("/models/v0099/promote", headers={"X-API-Key": KEY})
+    assert r.status_code == 404 and "v0099" in r.json()["error"]["message"]
+    r = api.get("/search", params={"q": "vitamin", "mode": "ltr", "model": "v0042"})
+    assert r.status_code == 404
+    r = api.get("/search", params={"q": "vitamin", "mode": "ltr", "filter": "a:b"})
+    assert r.status_code == 422 and "not supported with mode ltr" in r.json()["error"]["message"]
 
 
 def test_drift_report_from_served_queries(api: httpx.Client) -> None:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Request
 from app.api.deps import ReadAuth, RuntimeDep
 from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
 from app.querylog import LoggedQuery, now
+from rerank.ltr import ltr_search
 from retrieval.errors import InvalidInputError
 
 router = APIRouter(tags=["search"])
 
-MODES = ("bm25", "dense", "hybrid")
+MODES = ("bm25", "dense", "hybrid", "ltr")
 
 
 def parse_filters(raw: list[str]) -> dict[str, str]:
@@ -38,7 +39,10 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=100_000, description="the query text")],
     k: Annotated[int, Query(ge=1, le=1000, description="how many hits")] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000, description="hits to skip (paging)")] = 0,
-    mode: Annotated[str, Query(description="bm25, dense or hybrid")] = "hybrid",
+    mode: Annotated[str, Query(description="bm25, dense, hybrid or ltr (needs a trained model)")] = "hybrid",
+    model: Annotated[
+        str | None, Query(max_length=32, description="LTR model version (default: promoted)")
+    ] = None,
     index: Annotated[
         str | None, Query(max_length=64, description="index name (default: the server's)")
     ] = None,
@@ -55,9 +59,16 @@ def search(
         raise InvalidInputError(f"unknown mode {mode!r}: valid choices are {', '.join(MODES)}")
     t0 = time.perf_counter()
     idx = runtime.index(index)
-    result = runtime.retriever(index).search(
-        q, mode=mode, k=k + offset, filters=parse_filters(filter) or None
-    )
+    filters = parse_filters(filter) or None
+    if mode == "ltr":
+        if filters:
+            raise InvalidInputError("metadata filters are not supported with mode ltr yet; use hybrid")
+        reranker = runtime.reranker(index, model)
+        if reranker is None:
+            raise InvalidInputError("mode ltr needs a trained model: run `ragsearch train`, then promote it")
+        result = ltr_search(runtime.retriever(index), reranker, q, k=k + offset)
+    else:
+        result = runtime.retriever(index).search(q, mode=mode, k=k + offset, filters=filters)
     hits = result.hits[offset:]
     passages = {p.id: p for p in idx.get([h.id for h in hits])}
     metrics = request.app.state.metrics
