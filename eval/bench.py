@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from app.services import make_backend, make_embedder, make_retriever
+from app.services import make_backend, make_embedder, make_registry, make_reranker, make_retriever
 from app.settings import get_settings
 from eval.data import load_split
 from ingest.pipeline import ingest_records
 from ingest.readers import read_source
+from rerank.ltr import LtrReranker, ltr_search
 from retrieval.embedded import EmbeddedBackend
 from retrieval.embedding import Embedder, passage_text
 from retrieval.searcher import FIRST_STAGE_MODES, Retriever
@@ -41,10 +42,18 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def bench_search(retriever: Retriever, queries: list[str], modes: list[str]) -> dict[str, dict[str, float]]:
+def bench_search(
+    retriever: Retriever, queries: list[str], modes: list[str], reranker: LtrReranker | None = None
+) -> dict[str, dict[str, float]]:
+    def run(q: str, mode: str) -> None:
+        if mode == "ltr" and reranker is not None:
+            ltr_search(retriever, reranker, q, k=10)
+        else:
+            retriever.search(q, mode=mode, k=10)
+
     for q in queries[:5]:  # warm-up: model load, caches
         for mode in modes:
-            retriever.search(q, mode=mode, k=10)
+            run(q, mode)
     out: dict[str, dict[str, float]] = {}
     enc: list[float] = []
     for q in queries:
@@ -56,7 +65,7 @@ def bench_search(retriever: Retriever, queries: list[str], modes: list[str]) -> 
         samples = []
         for q in queries:
             t0 = time.perf_counter()
-            retriever.search(q, mode=mode, k=10)
+            run(q, mode)
             samples.append((time.perf_counter() - t0) * 1e3)
         out[mode] = percentiles(samples)
     return out
@@ -112,11 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     queries = list(split.queries.values())[: args.queries]
     idx = make_backend(s).open(args.index)
     retriever = make_retriever(idx, embedder, s)
+    reranker = make_reranker(idx, s) if (s.rerank.model or make_registry(s).promoted) else None
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "index": {"name": args.index, "passages": idx.count(), "dataset": str(args.dataset_dir)},
-        "search_latency": bench_search(retriever, queries, list(FIRST_STAGE_MODES)),
+        "search_latency": bench_search(
+            retriever,
+            queries,
+            [*FIRST_STAGE_MODES, *(["ltr"] if reranker else [])],
+            reranker,
+        ),
+        "ltr_model": reranker.name if reranker else None,
     }
     idx.close()
     passages = [r for r in read_source(args.dataset_dir) if isinstance(r, Passage)][: args.ingest_docs]

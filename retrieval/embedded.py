@@ -43,7 +43,7 @@ from retrieval.errors import (
 from retrieval.index import Filters
 from retrieval.scoring import BM25_K1, best_fields_score
 from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
-from retrieval.vector_file import VectorFile, normalize_rows, top_k
+from retrieval.vector_file import VectorFile, cosine_scores, normalize_rows, top_k
 
 log = structlog.get_logger(__name__)
 
@@ -528,7 +528,7 @@ class EmbeddedIndex:
         n = min(len(mask), matrix.shape[0])
         if k <= 0 or n == 0:
             return []
-        scores = np.where(mask[:n], matrix[:n] @ q, -np.inf).astype(np.float32)
+        scores = np.where(mask[:n], cosine_scores(matrix[:n], q), -np.inf).astype(np.float32)
         out = []
         for slot in top_k(scores, k):
             pid = slot_ids[int(slot)]
