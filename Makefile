@@ -47,8 +47,12 @@ browser:
 test: lint browser $(VENV)/.llm-test  ## lint, type-check, then the whole test suite
 	$(BIN)/pytest
 
+# Benchmarks need an index built from SciFact (`make demo`); run them on an otherwise idle machine.
 bench: setup
-	$(BIN)/python -m eval.bench
+	mkdir -p artifacts
+	$(BIN)/python -m eval.bench --json artifacts/bench.json
+	$(BIN)/python -m eval.bench_rerank --skip-training
+	$(BIN)/python -m eval.bench_load --index scifact --clients 4 --seconds 30 --json artifacts/load.json
 
 clean:
 	rm -rf $(VENV) .ragsearch
