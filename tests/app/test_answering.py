@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from app.answering import Answerer, AnswerSettings, AnswerStart, RankedHits
@@ -13,6 +11,7 @@ from app.prompting import SYSTEM_PROMPT, estimate_tokens, pack_prompt
 from retrieval.errors import InvalidInputError
 from retrieval.searcher import Retriever
 from retrieval.types import Passage
+from tests.net import free_port
 
 
 def test_citations_valid_out_of_range_and_none() -> None:
@@ -41,12 +40,6 @@ def test_prompt_with_no_room_supplies_nothing() -> None:
     assert packed.passages == []
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def retriever(scifact_index, real_embedder) -> Retriever:  # type: ignore[no-untyped-def]
     return Retriever(scifact_index, real_embedder)
@@ -70,7 +63,7 @@ def test_no_llm_gives_extractive_answer_with_sources(retriever: Retriever) -> No
 
 @pytest.mark.slow
 def test_unreachable_llm_falls_back(retriever: Retriever) -> None:
-    llm = OpenAIChatClient("x", base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, timeout_s=2)
+    llm = OpenAIChatClient("x", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0, timeout_s=2)
     events = list(answerer(retriever, llm).stream("Vitamin D deficiency is associated with bone disease"))
     assert isinstance(events[0], AnswerStart) and events[0].sources
     final = events[-1]

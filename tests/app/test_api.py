@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,15 +15,10 @@ import uvicorn
 
 from app.api.main import create_app
 from app.settings import load_settings
+from tests.net import free_port
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(settings_overrides: dict, home: Path) -> Iterator[str]:  # type: ignore[type-arg]

@@ -6,7 +6,6 @@ these tests check the plumbing (streaming, usage, citations, budget, timeouts, m
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ from app.answering import Answer, Answerer, AnswerSettings, RankedHits
 from app.llm import LLMUnavailableError, Message, OpenAIChatClient, TextDelta, Usage
 from retrieval.searcher import Retriever
 from retrieval.types import Candidate, Passage
+from tests.net import free_port
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 CTX = 2048
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
