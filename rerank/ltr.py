@@ -9,8 +9,7 @@ from dataclasses import replace
 from rerank.extract import FeatureLogger
 from rerank.protocol import Reranker
 from rerank.registry import LoadedModel
-from retrieval.errors import InvalidInputError
-from retrieval.searcher import Retriever, SearchResult, order
+from retrieval.searcher import Retriever, SearchResult, check_query, order
 from retrieval.types import Candidate, Vector
 
 
@@ -43,10 +42,7 @@ def ltr_search(
     query_vector: Vector | None = None,
 ) -> SearchResult:
     """Mode `ltr`: rerank the BM25 + dense candidate union, return the top k with every score."""
-    if not query.strip():
-        raise InvalidInputError("the query is empty: type some words to search for")
-    if k < 1:
-        raise InvalidInputError(f"k must be at least 1, got {k}")
+    check_query(query, k)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     encode_ms = 0.0

@@ -29,6 +29,14 @@ def check_mode(mode: str, valid: Sequence[str] = FIRST_STAGE_MODES) -> str:
     return mode
 
 
+def check_query(query: str, k: int) -> None:
+    """The checks every search mode makes on its input."""
+    if not query.strip():
+        raise InvalidInputError("the query is empty: type some words to search for")
+    if k < 1:
+        raise InvalidInputError(f"k must be at least 1, got {k}")
+
+
 def merge_candidates(
     bm25: Sequence[ScoredId], dense: Sequence[ScoredId], fused: Mapping[str, float] | None = None
 ) -> list[Candidate]:
@@ -125,10 +133,7 @@ class Retriever:
         query_vector: Vector | None = None,
     ) -> SearchResult:
         check_mode(mode)
-        if not query.strip():
-            raise InvalidInputError("the query is empty: type some words to search for")
-        if k < 1:
-            raise InvalidInputError(f"k must be at least 1, got {k}")
+        check_query(query, k)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if mode == "bm25":

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.answering import Answer, Answerer, AnswerSettings, RankedHits
 from app.llm import LLMUnavailableError, Message, OpenAIChatClient, TextDelta, Usage
 from retrieval.searcher import Retriever
 from retrieval.types import Candidate, Passage
-from tests.net import free_port
+from tests.net import free_port, wait_for_http
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 CTX = 2048
@@ -39,17 +37,7 @@ def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        assert proc.poll() is None, "llama.cpp server exited at start"
-    else:
-        proc.kill()
-        pytest.fail("llama.cpp server did not start in 120 s")
+    wait_for_http(f"{url}/models", proc, 120, "llama.cpp server")
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from app.feedback import FeedbackStore
 from tests.app.test_api import KEY, serve
-from tests.net import free_port
+from tests.net import free_port, wait_for_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPO = Path(__file__).resolve().parents[2]
@@ -55,16 +54,7 @@ def ui_url(ui_home: Path) -> Iterator[str]:
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            proc.kill()
-            pytest.fail("streamlit did not start")
+        wait_for_http(f"{url}/_stcore/health", proc, 60, "streamlit")
         yield url
         proc.terminate()
         proc.wait(timeout=20)
