@@ -58,6 +58,8 @@ def make_embedder(settings: Settings) -> Embedder:
         batch_size=e.batch_size,
         device=e.device,
         max_seq_length=e.max_seq_length,
+        query_runtime=e.query_runtime,
+        onnx_cache=e.onnx_cache or settings.home / "cache" / "onnx",
     )
 
 

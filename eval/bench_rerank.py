@@ -1,8 +1,9 @@
 """Reranking latency and training time of the LTR model: `python -m eval.bench_rerank`.
 
 Latency: for each query, 200 first-stage candidates (BM25 + dense union, cut at 200) are reranked:
-feature extraction (passages, per-field BM25, vectors, analysis, features) plus LightGBM predict,
-timed per query; p50/p95 over the queries. Candidate retrieval itself is not included.
+feature extraction (stored token streams, per-field BM25, vectors, features) plus LightGBM predict,
+timed per query; p50/p95 over the queries. Candidate retrieval itself is not included. The in-process
+analysis cache (used only for passages without stored token streams) is cleared before each query.
 Training time: the model's own logged training and dev matrices, refitted with its recorded params.
 """
 

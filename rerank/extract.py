@@ -13,8 +13,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from rerank.features import CandidateView, QueryView, feature_matrix, idf
-from retrieval.analysis import build_analyzer
+from rerank.features import CandidateView, FieldMatches, Ints, QueryView, feature_matrix, idf
+from retrieval.analysis import build_analyzer, token_hashes
 from retrieval.index import SearchIndex
 from retrieval.types import Candidate, FieldBoosts, FieldScores, Vector
 
@@ -30,10 +30,21 @@ class TermStatistics(Protocol):
         ...
 
 
+@runtime_checkable
+class TokenStreams(Protocol):
+    """An index that stored each passage's analyzed tokens (hashed with `rerank.features.token_hash`)."""
+
+    def token_streams(self, ids: Sequence[str]) -> dict[str, tuple[Ints, Ints]]:
+        """{passage id: (title token hashes, text token hashes)} for the ids it holds streams of."""
+        ...
+
+
 class FeatureLogger:
     """Computes the feature matrix of (query, candidates) against one index.
 
-    IDF features need an index implementing `TermStatistics`; on any other backend they are NaN.
+    IDF features need an index implementing `TermStatistics`; on any other backend they are NaN. Token
+    positions come from the index when it implements `TokenStreams`; otherwise (or for passages stored
+    before it did) the passage text is fetched and analyzed here, with the same analyzer.
     """
 
     def __init__(
@@ -44,44 +55,51 @@ class FeatureLogger:
         analyzer = build_analyzer(index.spec.analyzer)
 
         @lru_cache(maxsize=cache_size)
-        def analyze(text: str) -> tuple[str, ...]:
-            return tuple(analyzer.analyze(text)) if text else ()
+        def analyze(text: str) -> Ints:
+            return token_hashes(analyzer.analyze(text)) if text else np.zeros(0, dtype=np.int64)
 
         self.analyze = analyze
+        self.analyze_query = lambda text: tuple(analyzer.analyze(text)) if text else ()
 
     def query_view(self, query: str) -> QueryView:
-        tokens = self.analyze(query)
+        tokens = self.analyze_query(query)
         idfs: dict[str, float] = {}
         if tokens and isinstance(self.index, TermStatistics):
             n, dfs = self.index.doc_freqs(sorted(set(tokens)))
             idfs = {t: idf(n, df) for t, df in dfs.items()}
         return QueryView(tokens=tokens, idf=idfs)
 
+    def streams(self, ids: Sequence[str]) -> dict[str, tuple[Ints, Ints]]:
+        have = self.index.token_streams(ids) if isinstance(self.index, TokenStreams) else {}
+        missing = [i for i in ids if i not in have]
+        for p in self.index.get(missing) if missing else []:
+            have[p.id] = (self.analyze(p.title), self.analyze(p.text))
+        return have
+
     def candidate_views(
         self, query: str, cands: Sequence[Candidate], query_vector: Vector
     ) -> list[CandidateView]:
         ids = [c.id for c in cands]
-        passages = {p.id: p for p in self.index.get(ids)}
         scores = self.index.field_scores(query, ids, self.boosts)
         vectors = self.index.vectors(ids)
         q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         norm = float(np.linalg.norm(q))
         q = q / norm if norm > 0 else q
-        views = []
-        for c in cands:
-            p = passages.get(c.id)
-            v = vectors.get(c.id)
-            views.append(
-                CandidateView(
-                    candidate=c,
-                    field_scores=scores.get(c.id, NO_SCORES),
-                    dense_cosine=None if v is None else float(np.dot(q, v)),
-                    title_tokens=self.analyze(p.title) if p else (),
-                    text_tokens=self.analyze(p.text) if p else (),
-                )
+        return [
+            CandidateView(
+                candidate=c,
+                field_scores=scores.get(c.id, NO_SCORES),
+                dense_cosine=None if (v := vectors.get(c.id)) is None else float(np.dot(q, v)),
             )
-        return views
+            for c in cands
+        ]
 
     def features(self, query: str, cands: Sequence[Candidate], query_vector: Vector) -> NDArray[np.float32]:
         """One row per candidate, columns in `rerank.features.FEATURE_NAMES` order."""
-        return feature_matrix(self.query_view(query), self.candidate_views(query, cands, query_vector))
+        qv = self.query_view(query)
+        terms = token_hashes(qv.terms)
+        streams = self.streams([c.id for c in cands])
+        empty = np.zeros(0, dtype=np.int64)
+        title = FieldMatches.find([streams.get(c.id, (empty, empty))[0] for c in cands], terms)
+        text = FieldMatches.find([streams.get(c.id, (empty, empty))[1] for c in cands], terms)
+        return feature_matrix(qv, self.candidate_views(query, cands, query_vector), title, text)

@@ -6,7 +6,12 @@ queries would be read as syntax); queries are built from the analyzer's tokens i
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
 import tantivy
+from numpy.typing import NDArray
 
 from retrieval.types import AnalyzerSpec
 
@@ -32,3 +37,15 @@ def build_analyzer(spec: AnalyzerSpec) -> tantivy.TextAnalyzer:
     if spec.stemmer:
         builder = builder.filter(tantivy.Filter.stemmer(spec.stemmer))
     return builder.build()
+
+
+def token_hash(token: str) -> int:
+    """A stable 64-bit id of an analyzed token: the same in every process (unlike `hash`); two distinct
+    tokens share one with probability ~1e-8 in a million-term vocabulary."""
+    return int.from_bytes(
+        hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little", signed=True
+    )
+
+
+def token_hashes(tokens: Iterable[str]) -> NDArray[np.int64]:
+    return np.fromiter((token_hash(t) for t in tokens), dtype=np.int64)

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+import structlog
 from numpy.typing import NDArray
 
 from retrieval.errors import EmbeddingMismatchError, RagsearchError
+from retrieval.onnx_queries import OnnxQueryEncoder, unsupported_reason
 from retrieval.types import IndexSpec
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+log = structlog.get_logger(__name__)
+
+QUERY_RUNTIMES = ("onnx", "torch")
+"""onnx: queries through ONNX Runtime when the model allows it (same vectors, ~3x faster on CPU); torch."""
 
 ProgressFn = Callable[[int], None]
 """Called with the number of texts just encoded."""
@@ -85,7 +92,19 @@ class SentenceTransformerEmbedder:
         batch_size: int = 64,
         device: str = "cpu",
         max_seq_length: int | None = None,
+        query_runtime: str = "torch",
+        onnx_cache: Path | None = None,
     ) -> None:
+        if query_runtime not in QUERY_RUNTIMES:
+            raise RagsearchError(
+                f"unknown query runtime {query_runtime!r}: valid choices are {', '.join(QUERY_RUNTIMES)}"
+            )
+        if query_runtime == "onnx" and onnx_cache is None:
+            raise RagsearchError("query runtime 'onnx' needs a cache folder for the exported model")
+        self.query_runtime = query_runtime
+        self.onnx_cache = onnx_cache
+        self._onnx: OnnxQueryEncoder | None = None
+        self._onnx_tried = False
         self._name = model
         q, d = default_prefixes(model)
         self.query_prefix = q if query_prefix is None else query_prefix
@@ -171,8 +190,28 @@ class SentenceTransformerEmbedder:
             [self.document_prefix + t for t in texts], batch_size or self.batch_size, progress
         )
 
+    def _onnx_encoder(self) -> OnnxQueryEncoder | None:
+        """The ONNX Runtime query encoder when configured and the model allows it (else None: torch)."""
+        if self.query_runtime != "onnx" or self.device != "cpu":
+            return None
+        model = self._load()
+        with self._load_lock:
+            if not self._onnx_tried:
+                self._onnx_tried = True
+                reason = unsupported_reason(model)
+                if reason:
+                    log.warning("embedding.onnx_unsupported", model=self._name, reason=reason, using="torch")
+                else:
+                    assert self.onnx_cache is not None
+                    self._onnx = OnnxQueryEncoder(model, self._name, self.onnx_cache)
+        return self._onnx
+
     def embed_queries(self, texts: Sequence[str], batch_size: int | None = None) -> NDArray[np.float32]:
-        return self._encode([self.query_prefix + t for t in texts], batch_size or self.batch_size, None)
+        texts = [self.query_prefix + t for t in texts]
+        onnx = self._onnx_encoder()
+        if onnx is not None and texts:
+            return onnx.encode(texts, batch_size or self.batch_size)
+        return self._encode(texts, batch_size or self.batch_size, None)
 
 
 def check_compatible(spec: IndexSpec, embedder: Embedder, index_name: str) -> None:

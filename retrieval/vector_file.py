@@ -76,7 +76,7 @@ class VectorFile:
         return start
 
     def get(self, slots: list[int]) -> list[Vector]:
-        return [np.array(self._matrix[s]) for s in slots]
+        return list(np.asarray(self._matrix[np.asarray(slots, dtype=np.intp)]))
 
     def _remap(self) -> None:
         size = self.path.stat().st_size

@@ -12,6 +12,14 @@ from tests.slices import make_slice
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export of the query encoder for the whole run (and its servers), not one per test home."""
+    path = tmp_path_factory.mktemp("onnx")
+    os.environ["RAGSEARCH_EMBEDDING_ONNX_CACHE"] = str(path)
+    return path
+
+
 def data_dir() -> Path:
     return Path(os.environ.get("RAGSEARCH_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
 

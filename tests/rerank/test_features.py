@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator
@@ -11,9 +12,17 @@ import numpy as np
 import pytest
 
 from rerank.extract import FeatureLogger
-from rerank.features import FEATURE_NAMES, exact_phrase, feature_dict, min_span
+from rerank.features import (
+    FEATURE_NAMES,
+    CandidateView,
+    FieldMatches,
+    QueryView,
+    feature_dict,
+    feature_matrix,
+)
+from retrieval.analysis import token_hashes
 from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import Candidate, IndexSpec
+from retrieval.types import Candidate, FieldScores, IndexSpec
 from tests.retrieval.contract import DOCS, EMB, PLAIN, embed
 
 QUERY = "coffee roasting beans"
@@ -93,6 +102,27 @@ def test_scores_and_group_features(index: EmbeddedIndex, rows: dict[str, dict[st
         assert rows[pid]["dense_gap"] == pytest.approx(cos[pid] - max(cos.values()), abs=1e-6)
 
 
+def lexical_rows(query: list[str], fields: list[tuple[list[str], list[str]]]) -> list[dict[str, float]]:
+    """Features of several (title, text) token lists in one batch, as the reranker computes them."""
+    qv = QueryView(tuple(query), {})
+    terms = token_hashes(qv.terms)
+    title = FieldMatches.find([token_hashes(t) for t, _ in fields], terms)
+    text = FieldMatches.find([token_hashes(x) for _, x in fields], terms)
+    views = [
+        CandidateView(Candidate(f"p{i}", "d"), FieldScores(None, None, None), None)
+        for i in range(len(fields))
+    ]
+    return [feature_dict(row) for row in feature_matrix(qv, views, title, text)]
+
+
+def exact_phrase(q: list[str], p: list[str]) -> float:
+    return lexical_rows(q, [([], p)])[0]["exact_phrase"]
+
+
+def min_span(q: list[str], p: list[str]) -> float:
+    return lexical_rows(q, [([], p)])[0]["min_span"]
+
+
 def test_phrase_and_span_functions() -> None:
     assert exact_phrase(["a", "b"], ["x", "a", "b"]) == 1.0
     assert exact_phrase(["a", "b"], ["b", "a"]) == 0.0
@@ -112,11 +142,46 @@ def _brute_phrase(q: list[str], p: list[str]) -> float:
     return math.nan if len(q) < 2 else float(any(p[i : i + len(q)] == q for i in range(len(p) - len(q) + 1)))
 
 
-def test_span_and_phrase_match_brute_force_oracles() -> None:
+def _brute_bigrams(q: list[str], p: list[str]) -> float:
+    qb = set(itertools.pairwise(q))
+    return math.nan if not qb else len(qb & set(itertools.pairwise(p))) / len(qb)
+
+
+def _brute_coverage(q: list[str], p: list[str]) -> float:
+    return math.nan if not q or not p else len(set(q) & set(p)) / len(set(q))
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b)
+
+
+def test_batched_features_match_brute_force_oracles() -> None:
+    """Several random candidates per batch (empty fields included), so nothing leaks across candidates and
+    phrases may span the title's end and the text's start."""
     rng = random.Random(1)
-    for _ in range(500):
+    for _ in range(300):
         vocab = "abcdef"[: rng.randint(2, 6)]
         q = [rng.choice(vocab) for _ in range(rng.randint(1, 4))]
-        p = [rng.choice(vocab) for _ in range(rng.randint(0, 15))]
-        for ours, oracle in ((min_span(q, p), _brute_span(q, p)), (exact_phrase(q, p), _brute_phrase(q, p))):
-            assert (math.isnan(ours) and math.isnan(oracle)) or ours == oracle, (q, p, ours, oracle)
+        fields = [
+            (
+                [rng.choice(vocab) for _ in range(rng.randint(0, 3))],
+                [rng.choice(vocab) for _ in range(rng.randint(0, 12))],
+            )
+            for _ in range(rng.randint(1, 5))
+        ]
+        for (title, text), row in zip(fields, lexical_rows(q, fields), strict=True):
+            both = title + text
+            expected = {
+                "min_span": _brute_span(q, text),
+                "exact_phrase": _brute_phrase(q, both),
+                "bigram_match": _brute_bigrams(q, both),
+                "title_bigram_match": _brute_bigrams(q, title) if title else math.nan,
+                "text_coverage": _brute_coverage(q, text),
+                "title_coverage": _brute_coverage(q, title) if title else math.nan,
+                "term_density": sum(t in q for t in text) / len(text) if text else math.nan,
+                "passage_len": len(text),
+                "title_len": len(title),
+                "query_len": len(q),
+            }
+            for name, value in expected.items():
+                assert _same(row[name], value), (q, title, text, name, row[name], value)

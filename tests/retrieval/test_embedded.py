@@ -61,19 +61,38 @@ class TestEmbeddedHnswContract(IndexContract):
         assert all(h.score == pytest.approx(exact[h.id], abs=2e-3) for h in hits)
 
 
-def test_hnsw_survives_reopen_and_follows_writes(tmp_path: Path) -> None:
-    backend = EmbeddedBackend(tmp_path, vector_index="hnsw")
+@pytest.mark.parametrize(("kind", "suffix"), [("hnsw", "usearch"), ("ivf", "faiss")])
+def test_ann_survives_reopen_and_follows_writes(tmp_path: Path, kind: str, suffix: str) -> None:
+    backend = EmbeddedBackend(tmp_path, vector_index=kind)
     q = EMB.embed_queries(["Quokka Quokkas live on Rottnest Island."])[0]
     with backend.create("kb", SPEC) as idx:
         idx.upsert(embed(DOCS))
         assert idx.vector_search(q, 1)[0].id != "n1"
-    assert list(tmp_path.glob("indexes/kb/ann-*.usearch"))  # saved on close
+    assert list(tmp_path.glob(f"indexes/kb/ann-*.{suffix}"))  # saved on close
     with backend.open("kb") as idx:
         idx.upsert(embed([Passage("n1", "Quokka", "Quokkas live on Rottnest Island.")]))
         assert idx.vector_search(q, 1)[0].id == "n1"
         idx.delete(["n1"])
         assert "n1" not in {h.id for h in idx.vector_search(q, 10)}
         assert len(idx.vector_search(q, 10)) == 5
+
+
+class TestEmbeddedIvfContract(TestEmbeddedHnswContract):
+    """The same contract with IVF (faiss) vector search forced on; scores are exact within probed cells."""
+
+    @pytest.fixture()
+    def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
+        backend = EmbeddedBackend(tmp_path, vector_index="ivf")
+        made: list[EmbeddedIndex] = []
+
+        def make(spec: IndexSpec) -> SearchIndex:
+            idx = backend.create(f"i{len(made)}", spec)
+            made.append(idx)
+            return idx
+
+        yield make
+        for idx in made:
+            idx.close()
 
 
 def test_reopen_after_restart_keeps_everything(tmp_path: Path) -> None:
@@ -219,3 +238,51 @@ def test_disk_full_during_ingest_loses_nothing(tmp_path: Path) -> None:
             idx.vector_search(EMB.embed_queries(["Numbat A numbat after the fault."])[0], 1)[0].id == "after"
         )
         assert {p.id for p in idx.get([d.id for d in DOCS])} == {d.id for d in DOCS}
+
+
+def test_token_streams_follow_writes_and_upgrade_old_indexes(tmp_path: Path) -> None:
+    """The forward index LTR features read: each passage's analyzed tokens, kept with every write, and
+    filled in once for an index written before it existed."""
+    import sqlite3
+
+    from retrieval.analysis import build_analyzer, token_hashes
+
+    analyzer = build_analyzer(SPEC.analyzer)
+
+    def expected(p: Passage) -> tuple[list[int], list[int]]:
+        return (
+            token_hashes(analyzer.analyze(p.title)).tolist(),
+            token_hashes(analyzer.analyze(p.text)).tolist(),
+        )
+
+    def stored(idx: EmbeddedIndex) -> dict[str, tuple[list[int], list[int]]]:
+        return {
+            k: (a.tolist(), b.tolist())
+            for k, (a, b) in idx.token_streams([p.id for p in DOCS] + ["p6"]).items()
+        }
+
+    backend = EmbeddedBackend(tmp_path)
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        idx.delete(["p2"])
+        changed = Passage("p1", "Zebra stripes", "Stripes confuse flies.")
+        idx.upsert(embed([changed]))
+        assert stored(idx) == {p.id: expected(p) for p in [changed, *DOCS[2:]]}
+    db = sqlite3.connect(tmp_path / "indexes" / "kb" / "store.sqlite")
+    db.execute("DROP TABLE tokens")  # as an index written before token streams existed
+    db.commit()
+    db.close()
+    with backend.open("kb") as idx:
+        assert stored(idx) == {p.id: expected(p) for p in [changed, *DOCS[2:]]}
+
+
+def test_lightgbm_still_trains_after_the_hnsw_module_loads() -> None:
+    """usearch loaded before LightGBM broke LightGBM's dataset construction in the same process."""
+    code = (
+        "import retrieval.embedded, numpy as np, lightgbm as lgb  # loads usearch and faiss first\n"
+        "x = np.random.default_rng(0).random((200, 5))\n"
+        "d = lgb.Dataset(x, label=(x[:, 0] > 0.5).astype(int), group=[20] * 10, feature_name=list('abcde'))\n"
+        "lgb.train({'objective': 'lambdarank', 'verbosity': -1}, d, num_boost_round=2)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -37,3 +37,42 @@ def test_missing_model_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-un
     e = SentenceTransformerEmbedder(str(tmp_path / "no-such-model"))
     with pytest.raises(RagsearchError, match="cannot load embedding model"):
         e.embed_queries(["x"])
+
+
+def test_onnx_queries_equal_torch_queries(shared_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The ONNX Runtime path gives the torch vectors (real model, real SciFact queries, batched and single),
+    is exported once per model and reused by a second encoder."""
+    import json
+
+    queries = [json.loads(line)["text"] for line in (shared_data / "scifact" / "queries.jsonl").open()][:64]
+    torch_vecs = SentenceTransformerEmbedder("all-MiniLM-L6-v2").embed_queries(queries)
+    onnx = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_runtime="onnx", onnx_cache=tmp_path)
+    batched = onnx.embed_queries(queries)
+    single = np.stack([onnx.embed_queries([q])[0] for q in queries[:8]])
+    assert onnx._onnx is not None  # it really ran on ONNX Runtime
+    assert batched.shape == torch_vecs.shape and batched.dtype == np.float32
+    assert np.min(np.sum(batched * torch_vecs, axis=1)) > 0.99999
+    assert np.min(np.sum(single * torch_vecs[:8], axis=1)) > 0.99999
+    [export] = list(tmp_path.glob("*.onnx"))
+    stamp = export.stat().st_mtime_ns
+    again = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_runtime="onnx", onnx_cache=tmp_path)
+    assert np.allclose(again.embed_queries(queries[:2]), batched[:2], atol=1e-6)
+    assert export.stat().st_mtime_ns == stamp and len(list(tmp_path.glob("*.onnx"))) == 1
+
+
+def test_models_onnx_cannot_run_stay_on_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sentence_transformers import SentenceTransformer, models
+
+    from retrieval.embedding import resolve_model_path
+
+    base = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    folder = tmp_path / "max-pooled"
+    SentenceTransformer(modules=[base[0], models.Pooling(384, pooling_mode="max")], device="cpu").save(
+        str(folder)
+    )
+    e = SentenceTransformerEmbedder(str(folder), query_runtime="onnx", onnx_cache=tmp_path / "cache")
+    vec = e.embed_queries(["vitamin d and bones"])
+    assert e._onnx is None and vec.shape == (1, 384)  # answered by torch, and said so in the log
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(RagsearchError, match="valid choices are onnx, torch"):
+        SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_runtime="tensorrt")
