@@ -50,6 +50,7 @@ from ingest.datasets import download_dataset, local_dataset
 from ingest.manifest import Manifest
 from ingest.pipeline import IngestReport
 from ingest.runner import IngestOptions, IngestStatus, ingest_paths
+from rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
 from rerank.ltr import LtrReranker, ltr_search
 from rerank.pipeline import cross_validate_split, train_ltr
 from retrieval.errors import InvalidInputError, RagsearchError, UnknownNameError
@@ -734,6 +735,75 @@ def train(
         out.print(
             f"{'promoted' if outcome.gate.promote else 'not promoted'} {m.version}: {outcome.gate.reason}"
         )
+
+
+@app.command()
+def finetune(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split to train on")] = "train",
+    dev_split: Annotated[
+        str | None, typer.Option(help="split to measure on (default: a deterministic hold-out of train)")
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=20)] = 1,
+    learning_rate: Annotated[float, typer.Option(min=1e-7, max=1e-3)] = 2e-5,
+    batch_size: Annotated[int, typer.Option(min=2, max=1024)] = 32,
+    seed: Annotated[int, typer.Option()] = 0,
+    dev_depth: Annotated[
+        int, typer.Option(min=10, max=1000, help="dev metric: first-stage candidates reordered per query")
+    ] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Fine-tune the embedding model on judged queries (in-batch + mined hard negatives); registers a version
+    under <home>/models/encoders/ to ingest a new index with."""
+    s = settings(backend)
+    if split == "test" or dev_split == "test":
+        raise InvalidInputError("fine-tuning never reads test judgments: pick train (and dev) splits")
+    train_split = load_split(dataset_dir, split)
+    dev = load_split(dataset_dir, dev_split) if dev_split else None
+    params = TuneParams(
+        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed, dev_depth=dev_depth
+    )
+    idx = make_backend(s).open(index)
+    try:
+        retriever = make_retriever(idx, make_embedder(s), s)
+        with progress_bar("finetune", None) as bar:
+
+            def progress(description: str, total: int) -> Callable[[int], None]:
+                task = bar.add_task(description, total=total, rate="")
+                return lambda n: bar.advance(task, n)
+
+            m = finetune_encoder(
+                dataset_dir,
+                retriever,
+                EncoderRegistry(s.home),
+                train_split,
+                dev,
+                s.embedding.model,
+                index,
+                params,
+                s.rerank.holdout_fraction,
+                progress,
+            )
+    finally:
+        idx.close()
+    folder = EncoderRegistry(s.home).path(m.version)
+    if as_json:
+        sys.stdout.write(json.dumps({**m.to_dict(), "path": str(folder)}, indent=2) + "\n")
+        return
+    out.print(
+        f"encoder {m.version}: {m.training_data['triples']} triples, {m.train_seconds:.0f}s; {json.dumps(m.metrics)}"
+    )
+    out.print(f"use it: RAGSEARCH_EMBEDDING_MODEL={folder} ragsearch ingest {dataset_dir} --index NEW_INDEX")
+
+
+@models_app.command("encoders")
+def models_encoders() -> None:
+    """Fine-tuned embedding models (`ragsearch finetune`), as JSON."""
+    registry = EncoderRegistry(settings().home)
+    rows = [{**registry.manifest(v).to_dict(), "path": str(registry.path(v))} for v in registry.versions()]
+    sys.stdout.write(json.dumps(rows, indent=2) + "\n")
 
 
 @models_app.command("list")

@@ -115,3 +115,36 @@ def test_cross_validation_reports_out_of_fold(home: Path, scifact_cli_slice: Pat
     rep = json.loads(r.stdout)
     assert rep["subset"] == "2-fold CV, out-of-fold" and set(rep["systems"]) == {"hybrid", "ltr"}
     assert rep["queries"] == 20 and rep["systems"]["ltr"]["nDCG@10"] > 0.3
+
+
+def test_finetune_registers_an_encoder_that_serves_a_new_index(home: Path, scifact_cli_slice: Path) -> None:
+    """`ragsearch finetune` on the slice's train judgments (real model, a few steps), then the tuned encoder
+    builds and serves a new index; the old model is refused on it."""
+    r = cli(home, "finetune", str(scifact_cli_slice), "--index", "sf", "--split", "test")
+    assert r.returncode == 1 and "never reads test judgments" in r.stderr
+
+    r = cli(home, "finetune", str(scifact_cli_slice), "--index", "sf", "--batch-size", "16", "--dev-depth", "20",
+            "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["version"] == "e0001" and m["base_model"] == "all-MiniLM-L6-v2"
+    assert (
+        m["train_split"] == "train" and m["dev"].startswith("holdout") and m["training_data"]["triples"] > 20
+    )
+    assert {"dev_candidate_nDCG@10_20_base", "dev_candidate_nDCG@10_20_tuned"} <= set(m["metrics"])
+    folder = Path(m["path"])
+    assert (folder / "manifest.json").is_file() and (folder / "model.safetensors").is_file()
+
+    r = cli(home, "models", "encoders")
+    assert r.returncode == 0 and [e["version"] for e in json.loads(r.stdout)] == ["e0001"]
+
+    tuned = {"RAGSEARCH_EMBEDDING_MODEL": str(folder)}
+    r = cli(home, "ingest", str(scifact_cli_slice), "--index", "sf-tuned", "--json", env=tuned)
+    assert r.returncode == 0, r.stderr
+    r = cli(
+        home, "search", "vitamin D deficiency", "--index", "sf-tuned", "--mode", "dense", "--json", env=tuned
+    )
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["hits"]) > 0
+    r = cli(home, "search", "vitamin D deficiency", "--index", "sf-tuned", "--mode", "dense")
+    assert r.returncode == 1 and "was built with" in r.stderr and str(folder) in r.stderr

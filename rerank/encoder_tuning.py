@@ -1,0 +1,283 @@
+"""Fine-tuning the bi-encoder on judged queries: MultipleNegativesRankingLoss with mined hard negatives.
+
+Each judged (query, relevant document) pair of the training split becomes a triple with one hard negative:
+a passage the current first stage ranks between `negatives_from` and `negatives_to` for that query and that
+no judgment marks relevant. The loss also uses every other passage in the batch as a negative.
+
+A version is a folder `<home>/models/encoders/eNNNN/`: the sentence-transformers model and `manifest.json`
+(base model, dataset and splits, params and seed, training-data hash, library versions, created_at, dev
+metrics before and after). Serve it by setting RAGSEARCH_EMBEDDING_MODEL to the folder and ingesting into a
+new index (an index refuses vectors from another model).
+
+The dev metric needs no re-embedding of the corpus: each dev query's first-stage candidates (hybrid top
+`dev_depth` of the mining index) are reordered by cosine under the base and under the tuned encoder, and
+nDCG@10 of both orders is recorded. Test judgments are never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.data import JudgedSplit
+from eval.metrics import evaluate
+from ingest.readers import read_source
+from rerank.errors import ModelNotFoundError, TrainingDataError
+from rerank.registry import now_utc, versions_of_libraries
+from rerank.train import holdout
+from retrieval.embedding import passage_text, resolve_model_path
+from retrieval.index import SearchIndex
+from retrieval.searcher import Retriever
+from retrieval.types import Passage
+
+VERSION_RE = re.compile(r"^e\d{4,}$")
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TuneParams:
+    """Defaults chosen on SciFact's train hold-out (dev), never on test."""
+
+    epochs: int = 1
+    learning_rate: float = 2e-5
+    batch_size: int = 32
+    warmup_fraction: float = 0.1
+    negatives_from: int = 3
+    """hard negatives come from first-stage ranks [negatives_from, negatives_to): the very top is skipped,
+    where unjudged relevant passages are most likely."""
+    negatives_to: int = 30
+    max_seq_length: int = 256
+    dev_depth: int = 30
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderManifest:
+    version: str
+    created_at: str
+    base_model: str
+    dataset: str
+    train_split: str
+    dev: str
+    index: str
+    params: dict[str, Any]
+    training_data: dict[str, Any]
+    libraries: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Triple:
+    query: str
+    positive: str
+    negative: str
+
+
+class EncoderRegistry:
+    """Fine-tuned encoders under `<home>/models/encoders/`."""
+
+    def __init__(self, home: Path) -> None:
+        self.root = Path(home) / "models" / "encoders"
+
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if VERSION_RE.match(p.name) and (p / "manifest.json").is_file()
+        )
+
+    def path(self, version: str) -> Path:
+        p = self.root / version
+        if not VERSION_RE.match(version) or not (p / "manifest.json").is_file():
+            have = ", ".join(self.versions()) or "none"
+            raise ModelNotFoundError(f"no fine-tuned encoder {version!r} (have: {have})")
+        return p
+
+    def manifest(self, version: str) -> EncoderManifest:
+        return EncoderManifest(**json.loads((self.path(version) / "manifest.json").read_text()))
+
+    def next_version(self) -> str:
+        numbers = [int(v[1:]) for v in self.versions()]
+        return f"e{max(numbers, default=0) + 1:04d}"
+
+
+def corpus_texts(dataset_dir: Path, doc_ids: set[str]) -> dict[str, str]:
+    """What the encoder sees for each wanted document of a BEIR corpus: title and text (as `passage_text`)."""
+    out: dict[str, str] = {}
+    for rec in read_source(dataset_dir):
+        if isinstance(rec, Passage) and rec.document_id in doc_ids and rec.document_id not in out:
+            out[rec.document_id] = passage_text(rec.title, rec.text)
+    return out
+
+
+def mine_triples(
+    retriever: Retriever,
+    split: JudgedSplit,
+    positives: dict[str, str],
+    qids: Sequence[str],
+    params: TuneParams,
+    progress: Progress | None = None,
+) -> list[Triple]:
+    """(query, relevant document, hard negative passage) for every judged relevant document of `qids` that
+    `positives` holds text for."""
+    rng = random.Random(params.seed)
+    triples: list[Triple] = []
+    for qid in qids:
+        text, judged = split.queries[qid], split.qrels[qid]
+        hits = retriever.search(text, k=params.negatives_to, mode="hybrid").hits[params.negatives_from :]
+        negatives = [h.id for h in hits if h.doc_id not in judged]
+        texts = {p.id: passage_text(p.title, p.text) for p in retriever.index.get(negatives)}
+        for doc, rel in judged.items():
+            if rel > 0 and doc in positives and texts:
+                triples.append(Triple(text, positives[doc], texts[rng.choice(sorted(texts))]))
+        if progress:
+            progress(1)
+    return triples
+
+
+def triples_hash(triples: Sequence[Triple]) -> str:
+    h = hashlib.sha256()
+    for t in triples:
+        h.update(json.dumps([t.query, t.positive, t.negative]).encode())
+    return h.hexdigest()
+
+
+def fit_encoder(
+    model: Any, triples: Sequence[Triple], params: TuneParams, progress: Progress | None = None
+) -> int:
+    """Train `model` (a SentenceTransformer) in place; returns the number of optimizer steps."""
+    import torch
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    torch.manual_seed(params.seed)
+    rng = random.Random(params.seed)
+    model.max_seq_length = params.max_seq_length
+    loss_fn = MultipleNegativesRankingLoss(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
+    per_epoch = -(-len(triples) // params.batch_size)
+    steps = per_epoch * params.epochs
+    warmup = max(1, int(params.warmup_fraction * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, (steps - i) / steps)
+    )
+    order = list(triples)
+    model.train()
+    for _ in range(params.epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), params.batch_size):
+            batch = order[start : start + params.batch_size]
+            features = [
+                model.preprocess([getattr(t, f) for t in batch]) for f in ("query", "positive", "negative")
+            ]
+            loss = loss_fn(features, None)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            if progress:
+                progress(1)
+    model.eval()
+    return steps
+
+
+def candidate_ndcg(
+    model: Any, retriever: Retriever, split: JudgedSplit, qids: Sequence[str], depth: int
+) -> float:
+    """nDCG@10 of each query's hybrid top `depth` reordered by cosine under `model`."""
+    index: SearchIndex = retriever.index
+    run: dict[str, dict[str, float]] = {}
+    for qid in qids:
+        hits = retriever.search(split.queries[qid], k=depth, mode="hybrid").hits
+        if not hits:
+            run[qid] = {}
+            continue
+        passages = {p.id: passage_text(p.title, p.text) for p in index.get([h.id for h in hits])}
+        vecs = model.encode([passages[h.id] for h in hits], normalize_embeddings=True, convert_to_numpy=True)
+        q = model.encode([split.queries[qid]], normalize_embeddings=True, convert_to_numpy=True)[0]
+        scores: dict[str, float] = {}
+        for h, s in zip(hits, np.asarray(vecs) @ q, strict=True):
+            scores[h.doc_id] = max(scores.get(h.doc_id, -1.0), float(s))
+        run[qid] = scores
+    return float(evaluate({q: split.qrels[q] for q in qids}, run, ("nDCG@10",)).means["nDCG@10"])
+
+
+def finetune_encoder(
+    dataset_dir: Path,
+    retriever: Retriever,
+    registry: EncoderRegistry,
+    train: JudgedSplit,
+    dev: JudgedSplit | None,
+    base_model: str,
+    index_name: str,
+    params: TuneParams,
+    holdout_fraction: float = 0.2,
+    progress: Callable[[str, int], Progress] | None = None,
+) -> EncoderManifest:
+    """Mine triples from `train` (minus the dev hold-out when no dev split is given; relevant documents' text
+    from the dataset's corpus, negatives from the index), fine-tune a copy of
+    `base_model`, measure both encoders on the dev queries, register the result as a new version."""
+    from sentence_transformers import SentenceTransformer
+
+    if dev is None:
+        train_q, dev_q = holdout(list(train.queries), holdout_fraction)
+        dev_split, dev_name = train, f"holdout {holdout_fraction:g} of {train.split}"
+    else:
+        train_q, dev_q, dev_split, dev_name = list(train.queries), list(dev.queries), dev, dev.split
+    step = progress(f"mine negatives {train.dataset}/{train.split}", len(train_q)) if progress else None
+    relevant = {d for q in train_q for d, rel in train.qrels[q].items() if rel > 0}
+    triples = mine_triples(retriever, train, corpus_texts(dataset_dir, relevant), train_q, params, step)
+    if not triples:
+        raise TrainingDataError(
+            "no (query, relevant passage, negative) triple could be built: check that the index holds the judged corpus"
+        )
+    model = SentenceTransformer(resolve_model_path(base_model), device="cpu")
+    before = candidate_ndcg(model, retriever, dev_split, dev_q, params.dev_depth)
+    steps = -(-len(triples) // params.batch_size) * params.epochs
+    t0 = time.perf_counter()
+    fit_encoder(model, triples, params, progress(f"fine-tune {steps} steps", steps) if progress else None)
+    seconds = time.perf_counter() - t0
+    after = candidate_ndcg(model, retriever, dev_split, dev_q, params.dev_depth)
+    version = registry.next_version()
+    folder = registry.root / version
+    tmp = registry.root / f".{version}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(str(tmp))
+    manifest = EncoderManifest(
+        version=version,
+        created_at=now_utc(),
+        base_model=base_model,
+        dataset=train.dataset,
+        train_split=train.split,
+        dev=dev_name,
+        index=index_name,
+        params=asdict(params),
+        training_data={"sha256": triples_hash(triples), "triples": len(triples), "queries": len(train_q)},
+        libraries=versions_of_libraries(),
+        metrics={
+            "dev_queries": float(len(dev_q)),
+            f"dev_candidate_nDCG@10_{params.dev_depth}_base": round(before, 6),
+            f"dev_candidate_nDCG@10_{params.dev_depth}_tuned": round(after, 6),
+        },
+        train_seconds=round(seconds, 2),
+    )
+    (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+    tmp.replace(folder)  # the version appears whole or not at all
+    return manifest
