@@ -5,7 +5,8 @@ Derived data, like the BM25 index: it is kept in step with the vector file and t
 saved beside them, and rebuilt or topped up from them when it is missing or behind, so it can never
 hold a passage the store does not. Exact numpy search is the default below `AUTO_ANN_ROWS`; measured
 figures (build time, recall@100 against exact search) are in docs/benchmarks.md, from
-`python -m eval.bench_scale`. HNSW here built slowly on 2 cores (~66 s per 20k 384-d vectors under load).
+`python -m eval.bench_scale`. At 1M synthetic 384-d vectors on 2 cores: IVF recall@100 0.996, built in 16 s;
+HNSW recall@100 0.891 at these settings, built in 285 s.
 """
 
 from __future__ import annotations
