@@ -203,7 +203,13 @@ class SentenceTransformerEmbedder:
                     log.warning("embedding.onnx_unsupported", model=self._name, reason=reason, using="torch")
                 else:
                     assert self.onnx_cache is not None
-                    self._onnx = OnnxQueryEncoder(model, self._name, self.onnx_cache)
+                    try:
+                        self._onnx = OnnxQueryEncoder(model, self._name, self.onnx_cache)
+                    except Exception as exc:  # export or session errors come in many types; torch still works
+                        log.warning(
+                            "embedding.onnx_failed", model=self._name, cache=str(self.onnx_cache),
+                            error=f"{type(exc).__name__}: {exc}", using="torch",
+                        )  # fmt: skip
         return self._onnx
 
     def embed_queries(self, texts: Sequence[str], batch_size: int | None = None) -> NDArray[np.float32]:

@@ -76,3 +76,13 @@ def test_models_onnx_cannot_run_stay_on_torch(tmp_path) -> None:  # type: ignore
     assert not (tmp_path / "cache").exists()
     with pytest.raises(RagsearchError, match="valid choices are onnx, torch"):
         SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_runtime="tensorrt")
+
+
+def test_unusable_onnx_cache_falls_back_to_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A cache path that cannot hold the export (here: a file) must not take query encoding down."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    e = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_runtime="onnx", onnx_cache=blocker / "onnx")
+    vec = e.embed_queries(["vitamin d and bones"])
+    torch_vec = SentenceTransformerEmbedder("all-MiniLM-L6-v2").embed_queries(["vitamin d and bones"])
+    assert e._onnx is None and np.allclose(vec, torch_vec, atol=1e-6)
