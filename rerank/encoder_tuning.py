@@ -33,7 +33,7 @@ from eval.data import JudgedSplit
 from eval.metrics import evaluate
 from ingest.readers import read_source
 from rerank.errors import ModelNotFoundError, TrainingDataError
-from rerank.registry import now_utc, versions_of_libraries
+from rerank.registry import now_utc, versions_in, versions_of_libraries
 from rerank.train import holdout
 from retrieval.embedding import passage_text, resolve_model_path
 from retrieval.index import SearchIndex
@@ -94,13 +94,7 @@ class EncoderRegistry:
         self.root = Path(home) / "models" / "encoders"
 
     def versions(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if VERSION_RE.match(p.name) and (p / "manifest.json").is_file()
-        )
+        return versions_in(self.root, VERSION_RE)
 
     def path(self, version: str) -> Path:
         p = self.root / version

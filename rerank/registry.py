@@ -126,16 +126,7 @@ class ModelRegistry:
         os.replace(tmp, self._state_path())
 
     def versions(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            (
-                p.name
-                for p in self.root.iterdir()
-                if VERSION_RE.match(p.name) and (p / "manifest.json").is_file()
-            ),
-            key=lambda v: int(v[1:]),
-        )
+        return versions_in(self.root, VERSION_RE)
 
     @property
     def promoted(self) -> str | None:
@@ -224,6 +215,14 @@ class ModelRegistry:
                 f"model {v}: model.txt and manifest.json list different features; the version is corrupt"
             )
         return LoadedModel(manifest, booster)
+
+
+def versions_in(root: Path, pattern: re.Pattern[str]) -> list[str]:
+    """Version folders (a letter and a number) under `root` that hold a manifest, in numeric order."""
+    if not root.is_dir():
+        return []
+    found = (p.name for p in root.iterdir() if pattern.match(p.name) and (p / "manifest.json").is_file())
+    return sorted(found, key=lambda v: int(v[1:]))
 
 
 def now_utc() -> str:

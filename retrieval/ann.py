@@ -29,6 +29,22 @@ from usearch.index import Index
 from retrieval.types import Vector
 
 
+def sync_plan(
+    seen: NDArray[np.bool_], covered: int, live: NDArray[np.bool_], n: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_]]:
+    """What an approximate index must do to match the store: (slots to remove, slots to add, the live
+    slots it will hold), given the slots it holds (`seen`, over its first `covered` rows) and the live mask
+    of the store's first `n` rows."""
+    old = min(covered, n)
+    died = np.flatnonzero(seen[:old] & ~live[:old])
+    missing = np.flatnonzero(live[:old] & ~seen[:old])
+    new = np.concatenate([missing, np.flatnonzero(live[old:n]) + old])
+    after = np.zeros(n, dtype=bool)
+    after[:old] = seen[:old] & live[:old]
+    after[new] = True
+    return died, new, after
+
+
 class HnswVectors:
     def __init__(self, path: Path, dim: int, connectivity: int = 16, expansion_search: int = 128) -> None:
         self.path = path
@@ -59,20 +75,13 @@ class HnswVectors:
     def sync(self, matrix: NDArray[np.float32], live: NDArray[np.bool_], batch: int = 50_000) -> None:
         """Add live rows not yet indexed; remove rows that died since the last sync."""
         n = min(len(live), matrix.shape[0])
-        old = min(self._covered, n)
-        died = np.flatnonzero(self._live_seen[:old] & ~live[:old])
+        died, new, after = sync_plan(self._live_seen, self._covered, live, n)
         if len(died):
             self._index.remove(died.astype(np.uint64))
-        missing = np.flatnonzero(live[:old] & ~self._live_seen[:old])
-        new = np.concatenate([missing, np.flatnonzero(live[old:n]) + old])
         for i in range(0, len(new), batch):
             keys = new[i : i + batch]
             self._index.add(keys.astype(np.uint64), np.asarray(matrix[keys], dtype=np.float32))
-        seen = np.zeros(n, dtype=bool)
-        seen[:old] = self._live_seen[:old] & live[:old]
-        seen[new] = True
-        self._live_seen = seen
-        self._covered = n
+        self._live_seen, self._covered = after, n
 
     def search(self, query: Vector, k: int, mask: NDArray[np.bool_] | None = None) -> list[tuple[int, float]]:
         """(slot, cosine) best first; with a mask, over-fetches and keeps the allowed slots."""
@@ -156,21 +165,15 @@ class IvfVectors:
             return
         if self._index is None or int(live[:n].sum()) > 4 * self._trained_on:
             self._build(matrix, live[:n])
-        old = min(self._covered, n)
-        died = np.flatnonzero(self._live_seen[:old] & ~live[:old])
+        died, new, after = sync_plan(self._live_seen, self._covered, live, n)
         if len(died):
             self._index.remove_ids(died.astype(np.int64))
-        missing = np.flatnonzero(live[:old] & ~self._live_seen[:old])
-        new = np.concatenate([missing, np.flatnonzero(live[old:n]) + old])
         for i in range(0, len(new), batch):
             keys = new[i : i + batch]
             self._index.add_with_ids(
                 np.ascontiguousarray(matrix[keys], dtype=np.float32), keys.astype(np.int64)
             )
-        seen = np.zeros(n, dtype=bool)
-        seen[:old] = self._live_seen[:old] & live[:old]
-        seen[new] = True
-        self._live_seen, self._covered = seen, n
+        self._live_seen, self._covered = after, n
 
     def search(self, query: Vector, k: int, mask: NDArray[np.bool_] | None = None) -> list[tuple[int, float]]:
         """(slot, cosine) best first; a mask restricts the scan to the allowed slots."""

@@ -17,20 +17,25 @@ from retrieval.types import IndexSpec, Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, IndexContract, embed
 
 
+def index_maker(tmp_path: Path, vector_index: str) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
+    """The contract's `make_index` for one vector search setting; closes what it made."""
+    backend = EmbeddedBackend(tmp_path, vector_index=vector_index)
+    made: list[EmbeddedIndex] = []
+
+    def make(spec: IndexSpec) -> SearchIndex:
+        idx = backend.create(f"c{len(made)}", spec)
+        made.append(idx)
+        return idx
+
+    yield make
+    for idx in made:
+        idx.close()
+
+
 class TestEmbeddedContract(IndexContract):
     @pytest.fixture()
     def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
-        backend = EmbeddedBackend(tmp_path)
-        made: list[EmbeddedIndex] = []
-
-        def make(spec: IndexSpec) -> SearchIndex:
-            idx = backend.create(f"c{len(made)}", spec)
-            made.append(idx)
-            return idx
-
-        yield make
-        for idx in made:
-            idx.close()
+        yield from index_maker(tmp_path, "exact")
 
 
 class TestEmbeddedHnswContract(IndexContract):
@@ -38,17 +43,7 @@ class TestEmbeddedHnswContract(IndexContract):
 
     @pytest.fixture()
     def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
-        backend = EmbeddedBackend(tmp_path, vector_index="hnsw")
-        made: list[EmbeddedIndex] = []
-
-        def make(spec: IndexSpec) -> SearchIndex:
-            idx = backend.create(f"h{len(made)}", spec)
-            made.append(idx)
-            return idx
-
-        yield make
-        for idx in made:
-            idx.close()
+        yield from index_maker(tmp_path, "hnsw")
 
     def test_vector_search_is_exact_cosine(self, index: SearchIndex) -> None:
         # HNSW stores half-precision vectors: cosines to ~1e-3, and tied cosines may come in any order
@@ -82,17 +77,7 @@ class TestEmbeddedIvfContract(TestEmbeddedHnswContract):
 
     @pytest.fixture()
     def make_index(self, tmp_path: Path) -> Iterator[Callable[[IndexSpec], SearchIndex]]:
-        backend = EmbeddedBackend(tmp_path, vector_index="ivf")
-        made: list[EmbeddedIndex] = []
-
-        def make(spec: IndexSpec) -> SearchIndex:
-            idx = backend.create(f"i{len(made)}", spec)
-            made.append(idx)
-            return idx
-
-        yield make
-        for idx in made:
-            idx.close()
+        yield from index_maker(tmp_path, "ivf")
 
 
 def test_reopen_after_restart_keeps_everything(tmp_path: Path) -> None:
