@@ -153,6 +153,7 @@ class EmbeddedIndex:
         self.vector_index = vector_index
         self._ann: ApproximateVectors | None = None
         self._ann_dirty = True
+        self._has_tokens = False
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path / "store.sqlite", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -475,10 +476,15 @@ class EmbeddedIndex:
     def token_streams(self, ids: Sequence[str]) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]]:
         """{id: (title, text) analyzed token hashes} as stored at write time, for LTR features."""
         out: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
-        if not self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tokens'"
-        ).fetchone():
-            return out  # an index from before token streams, opened while another process writes it
+        if not self._has_tokens:  # an index from before token streams, opened while another process writes it
+            self._has_tokens = (
+                self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tokens'"
+                ).fetchone()
+                is not None
+            )
+            if not self._has_tokens:
+                return out
         for chunk in _chunks(list(dict.fromkeys(ids))):
             marks = ",".join("?" * len(chunk))
             for pid, title, text in self._db.execute(

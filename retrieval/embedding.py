@@ -192,8 +192,8 @@ class SentenceTransformerEmbedder:
 
     def _onnx_encoder(self) -> OnnxQueryEncoder | None:
         """The ONNX Runtime query encoder when configured and the model allows it (else None: torch)."""
-        if self.query_runtime != "onnx" or self.device != "cpu":
-            return None
+        if self.query_runtime != "onnx" or self.device != "cpu" or self._onnx_tried:
+            return self._onnx
         model = self._load()
         with self._load_lock:
             if not self._onnx_tried:

@@ -25,6 +25,7 @@ import structlog
 from numpy.typing import NDArray
 
 from retrieval.errors import RagsearchError
+from retrieval.vector_file import normalize_rows
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -130,6 +131,5 @@ class OnnxQueryEncoder:
             else:
                 mask = enc["attention_mask"][..., None].astype(np.float32)
                 vecs = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-            out.append((vecs / np.maximum(norms, 1e-12)).astype(np.float32))
+            out.append(normalize_rows(vecs))
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
