@@ -43,10 +43,19 @@ PYEOF
   echo "export RAGSEARCH_ES_URL=$url"
   ;;
 stop)
+  # Wait for the server to exit before deleting its data directory: it may still be flushing
+  # files, and `rm -rf` racing those writes fails with "Directory not empty".
   if [ -f "$STATE/pid" ]; then
-    kill "$(cat "$STATE/pid")" 2>/dev/null || true
+    pid=$(cat "$STATE/pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
   fi
-  rm -rf "$STATE"
+  # Cleanup must not turn a green test run red.
+  rm -rf "$STATE" 2>/dev/null || { sleep 1; rm -rf "$STATE"; } || echo "es-emulator: could not remove $STATE" >&2
   ;;
 *)
   echo "usage: $0 start|stop" >&2
