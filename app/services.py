@@ -152,7 +152,7 @@ def make_answerer(
 
 
 def make_registry(settings: Settings) -> ModelRegistry:
-    return ModelRegistry(settings.home)
+    return ModelRegistry(settings.home, settings.rerank.tree_runtime)
 
 
 def make_feature_logger(index: SearchIndex, settings: Settings) -> FeatureLogger:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 from rerank.extract import FeatureLogger
 from rerank.protocol import Reranker
@@ -28,10 +27,22 @@ class LtrReranker:
         if not candidates:
             return []
         scores = self.model.predict(self.logger.features(query, candidates, query_vector))
-        out = [
-            replace(c, rerank_score=float(s), score=float(s)) for c, s in zip(candidates, scores, strict=True)
-        ]
-        return order(out)
+        return order([rescored(c, float(s)) for c, s in zip(candidates, scores.tolist(), strict=True)])
+
+
+def rescored(c: Candidate, score: float) -> Candidate:
+    """`c` with its rerank score as its score (spelled out: `dataclasses.replace` costs ~5 us a candidate)."""
+    return Candidate(
+        id=c.id,
+        doc_id=c.doc_id,
+        bm25_score=c.bm25_score,
+        bm25_rank=c.bm25_rank,
+        dense_score=c.dense_score,
+        dense_rank=c.dense_rank,
+        fused_score=c.fused_score,
+        rerank_score=score,
+        score=score,
+    )
 
 
 def ltr_search(

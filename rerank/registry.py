@@ -25,6 +25,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from rerank.compiled_trees import TreePredictor, TreeRuntime, tree_predictor
 from rerank.errors import FeatureMismatchError, ModelNotFoundError
 from rerank.features import FEATURE_NAMES, FEATURES_VERSION
 from rerank.train import prior
@@ -75,13 +76,10 @@ class ModelManifest:
 class LoadedModel:
     manifest: ModelManifest
     booster: lgb.Booster
+    trees: TreePredictor  # what evaluates the booster's trees when serving (compiled or LightGBM)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        trees = np.asarray(
-            # one thread: for a few hundred rows, waking LightGBM's OpenMP pool costs more than the trees
-            self.booster.predict(features, num_iteration=self.manifest.best_iteration, num_threads=1),
-            dtype=np.float64,
-        )
+        trees = self.trees.predict(features)
         weight = float(self.manifest.params.get("prior_weight", 0.0))
         return trees + prior(features, self.manifest.feature_names, weight)
 
@@ -106,8 +104,10 @@ def check_features(manifest: ModelManifest) -> None:
 
 
 class ModelRegistry:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, tree_runtime: TreeRuntime = "compiled") -> None:
         self.root = Path(home) / "models" / "ltr"
+        self.tree_runtime: TreeRuntime = tree_runtime
+        self.compiled_cache = Path(home) / "cache" / "trees"
 
     # ---- state ------------------------------------------------------------------------------
     def _state_path(self) -> Path:
@@ -165,7 +165,9 @@ class ModelRegistry:
         return folder
 
     def promote(self, version: str) -> None:
-        self.path(version)
+        """Serve `version` from now on. It is loaded first: a model that cannot load is refused, and the
+        load compiles its trees into the cache, so the first request after promotion does not wait for it."""
+        self.load(version)
         state = self._state()
         if state.get("promoted") == version:
             return
@@ -214,7 +216,14 @@ class ModelRegistry:
             raise FeatureMismatchError(
                 f"model {v}: model.txt and manifest.json list different features; the version is corrupt"
             )
-        return LoadedModel(manifest, booster)
+        trees = tree_predictor(
+            booster,
+            self.path(v) / "model.txt",
+            manifest.best_iteration,
+            self.tree_runtime,
+            self.compiled_cache,
+        )
+        return LoadedModel(manifest, booster, trees)
 
 
 def versions_in(root: Path, pattern: re.Pattern[str]) -> list[str]:

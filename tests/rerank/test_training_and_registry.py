@@ -7,16 +7,20 @@ The index uses the FAKE hash embedder so the test stays fast; the real-model pat
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from eval.data import load_split
 from eval.metrics import evaluate
 from ingest.pipeline import ingest_records
 from ingest.readers import read_source
+from rerank import compiled_trees
 from rerank.errors import FeatureMismatchError, ModelNotFoundError
 from rerank.extract import FeatureLogger
 from rerank.ltr import LtrReranker
@@ -25,7 +29,7 @@ from rerank.registry import ModelRegistry
 from rerank.train import TrainParams, folds, holdout
 from retrieval.embedded import EmbeddedBackend
 from retrieval.searcher import Retriever
-from retrieval.types import IndexSpec
+from retrieval.types import Candidate, IndexSpec
 from tests.fakes import FakeHashEmbedder
 
 PARAMS = TrainParams(
@@ -92,6 +96,51 @@ def test_trained_model_beats_random_order_on_held_out_queries(
     scores = model.predict(ts.features[off[0] : off[1]])
     assert hits[0].doc_id == ts.doc_ids[int(np.argmax(scores))]
     assert hits[0].rerank_score == pytest.approx(float(scores.max()))
+    # reranking sets the scores and keeps every first-stage field of each candidate
+    cands = {c.id: c for c in retriever.candidates(test.queries[qid], vec)}
+    kept = [f.name for f in fields(Candidate) if f.name not in ("rerank_score", "score")]
+    for h in hits:
+        assert h.score == h.rerank_score
+        assert [getattr(h, n) for n in kept] == [getattr(cands[h.id], n) for n in kept]
+
+
+def test_compiled_trees_score_what_lightgbm_scores(
+    env: tuple[Retriever, Path], first: TrainOutcome, scifact_ltr_slice: Path
+) -> None:
+    retriever, home = env
+    ts = log_split(retriever, FeatureLogger(retriever.index), load_split(scifact_ltr_slice, "test"))
+    v = first.manifest.version
+    compiled = ModelRegistry(home, "compiled").load(v)
+    plain = ModelRegistry(home, "lightgbm").load(v)
+    assert (compiled.trees.name, plain.trees.name) == ("compiled", "lightgbm")
+    assert np.isnan(ts.features).any()  # missing values must take LightGBM's default branches in both
+    np.testing.assert_allclose(compiled.predict(ts.features), plain.predict(ts.features), rtol=0, atol=1e-9)
+    # the compiled object is built once and reused by later loads
+    built = list((home / "cache" / "trees").glob("*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    assert ModelRegistry(home).load(v).trees.name == "compiled"
+    assert built[0].stat().st_mtime_ns == stamp
+
+
+def test_trees_fall_back_to_lightgbm_when_they_cannot_be_compiled(
+    env: tuple[Retriever, Path], first: TrainOutcome, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _, home = env
+    v = first.manifest.version
+    registry = ModelRegistry(home)
+    registry.compiled_cache = tmp_path / "trees"  # nothing cached: each load tries to compile
+    with monkeypatch.context() as m:
+        m.setattr(compiled_trees, "MAX_COMPILED_LEAVES", 3)  # a forest too large to compile
+        with capture_logs() as logs:
+            assert registry.load(v).trees.name == "lightgbm"
+        assert "leaves is more than" in logs[0]["error"] and logs[0]["log_level"] == "warning"
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "lleaves", None)  # the compiler is not installed
+        with capture_logs() as logs:
+            assert registry.load(v).trees.name == "lightgbm"
+        assert "import of lleaves" in logs[0]["error"]
+    assert not list(registry.compiled_cache.glob("*"))
 
 
 def test_manifest_records_what_reproduces_the_run(env: tuple[Retriever, Path], first: TrainOutcome) -> None:
