@@ -45,6 +45,9 @@ class QueryLog:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # Telemetry, written once per request: no fsync per insert (WAL + NORMAL survives a crash of the
+        # process; a power cut may lose the last entries). Under load the fsyncs cost ~4% of throughput.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
     def add(self, q: LoggedQuery) -> None:

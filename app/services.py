@@ -60,6 +60,7 @@ def make_embedder(settings: Settings) -> Embedder:
         max_seq_length=e.max_seq_length,
         query_runtime=e.query_runtime,
         onnx_cache=e.onnx_cache or settings.home / "cache" / "onnx",
+        query_threads=e.query_threads,
     )
 
 

@@ -4,8 +4,8 @@ For the few hundred candidates of one query, LightGBM's `Booster.predict` spends
 trees through generic node arrays (~3 ms for 200 rows x 500 trees here). lleaves compiles a LightGBM
 text model with LLVM into one native function per model and gives the same scores (within 1e-12) in
 ~0.5 ms. The compiled object is written once per model file into a cache folder (keyed by the model
-file's bytes, the compiler versions and the host CPU, since the code is built for it) and loaded by
-every later process in milliseconds.
+file's bytes, the compiler versions and the host CPU, since the code is built for it, with a sha256 digest
+beside it) and loaded by every later process in milliseconds.
 
 Compilation is an optimisation, never a requirement: when lleaves is not installed or fails, the model is
 served by LightGBM and a warning is logged.
@@ -73,15 +73,25 @@ class CompiledPredictor:
                 f"{leaves} leaves is more than the {MAX_COMPILED_LEAVES} compiled in reasonable time"
             )
         self.path = Path(cache_dir) / f"{cache_key(model_file)}.so"
+        digest = self.path.with_suffix(".sha256")
         model = lleaves.Model(model_file=str(model_file))
-        if self.path.exists():
+        if intact(self.path, digest):
             model.compile(cache=str(self.path), fcodemodel=CODE_MODEL)
         else:
-            # Compile to a private file, then move it into place: a concurrent process sees it whole or not.
+            # LLVM aborts the whole process on a damaged object file, so a cached object is only loaded
+            # when it matches the digest written beside it; otherwise it is compiled again. Both files are
+            # written privately and moved into place: a concurrent process sees each whole or not at all.
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-            model.compile(cache=str(tmp), fcodemodel=CODE_MODEL)
-            tmp.replace(self.path)
+            try:
+                model.compile(cache=str(tmp), fcodemodel=CODE_MODEL)
+                digest_tmp = tmp.with_suffix(".sha256tmp")
+                digest_tmp.write_text(sha256_of(tmp) + "\n")
+                digest_tmp.replace(digest)
+                tmp.replace(self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+                tmp.with_suffix(".sha256tmp").unlink(missing_ok=True)
             log.info("rerank.trees_compiled", model=str(model_file), path=str(self.path))
         self.model = model
 
@@ -93,6 +103,18 @@ def total_leaves(model_file: Path) -> int:
     """Leaves over all trees of a LightGBM text model (each tree has a `num_leaves=` line)."""
     with Path(model_file).open() as f:
         return sum(int(line[len("num_leaves=") :]) for line in f if line.startswith("num_leaves="))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def intact(obj: Path, digest: Path) -> bool:
+    """Whether the compiled object exists and is byte for byte what was written beside its digest."""
+    try:
+        return sha256_of(obj) == digest.read_text().strip()
+    except OSError:
+        return False
 
 
 def cache_key(model_file: Path) -> str:

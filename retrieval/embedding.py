@@ -94,6 +94,7 @@ class SentenceTransformerEmbedder:
         max_seq_length: int | None = None,
         query_runtime: str = "torch",
         onnx_cache: Path | None = None,
+        query_threads: int | None = None,
     ) -> None:
         if query_runtime not in QUERY_RUNTIMES:
             raise RagsearchError(
@@ -103,6 +104,7 @@ class SentenceTransformerEmbedder:
             raise RagsearchError("query runtime 'onnx' needs a cache folder for the exported model")
         self.query_runtime = query_runtime
         self.onnx_cache = onnx_cache
+        self.query_threads = query_threads
         self._onnx: OnnxQueryEncoder | None = None
         self._onnx_tried = False
         self._name = model
@@ -204,7 +206,7 @@ class SentenceTransformerEmbedder:
                 else:
                     assert self.onnx_cache is not None
                     try:
-                        self._onnx = OnnxQueryEncoder(model, self._name, self.onnx_cache)
+                        self._onnx = OnnxQueryEncoder(model, self._name, self.onnx_cache, self.query_threads)
                     except Exception as exc:  # export or session errors come in many types; torch still works
                         log.warning(
                             "embedding.onnx_failed", model=self._name, cache=str(self.onnx_cache),

@@ -121,6 +121,11 @@ def test_compiled_trees_score_what_lightgbm_scores(
     stamp = built[0].stat().st_mtime_ns
     assert ModelRegistry(home).load(v).trees.name == "compiled"
     assert built[0].stat().st_mtime_ns == stamp
+    # a damaged cached object (LLVM would abort the process loading it) is compiled again, not loaded
+    built[0].write_bytes(b"not an object file")
+    again = ModelRegistry(home).load(v)
+    assert again.trees.name == "compiled" and built[0].read_bytes()[:4] == b"\x7fELF"
+    np.testing.assert_allclose(again.predict(ts.features), plain.predict(ts.features), rtol=0, atol=1e-9)
 
 
 def test_trees_fall_back_to_lightgbm_when_they_cannot_be_compiled(
@@ -140,6 +145,11 @@ def test_trees_fall_back_to_lightgbm_when_they_cannot_be_compiled(
         with capture_logs() as logs:
             assert registry.load(v).trees.name == "lightgbm"
         assert "import of lleaves" in logs[0]["error"]
+    with monkeypatch.context() as m:
+        m.setattr(compiled_trees, "CODE_MODEL", "medium")  # the compiler itself fails
+        with capture_logs() as logs:
+            assert registry.load(v).trees.name == "lightgbm"
+        assert "AssertionError" in logs[0]["error"]
     assert not list(registry.compiled_cache.glob("*"))
 
 

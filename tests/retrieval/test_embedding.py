@@ -55,9 +55,12 @@ def test_onnx_queries_equal_torch_queries(shared_data, tmp_path) -> None:  # typ
     assert np.min(np.sum(single * torch_vecs[:8], axis=1)) > 0.99999
     [export] = list(tmp_path.glob("*.onnx"))
     stamp = export.stat().st_mtime_ns
-    again = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_runtime="onnx", onnx_cache=tmp_path)
+    again = SentenceTransformerEmbedder(
+        "all-MiniLM-L6-v2", query_runtime="onnx", onnx_cache=tmp_path, query_threads=1
+    )
     assert np.allclose(again.embed_queries(queries[:2]), batched[:2], atol=1e-6)
     assert export.stat().st_mtime_ns == stamp and len(list(tmp_path.glob("*.onnx"))) == 1
+    assert again._onnx is not None and again._onnx.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_models_onnx_cannot_run_stay_on_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
