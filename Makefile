@@ -47,12 +47,12 @@ browser:
 test: lint browser $(VENV)/.llm-test  ## lint, type-check, then the whole test suite
 	$(BIN)/pytest
 
-# Benchmarks need an index built from SciFact (`make demo`); run them on an otherwise idle machine.
+# The benchmark report (docs/report.md + .json). Needs the SciFact index (`make demo`) and a promoted LTR model
+# (`ragsearch train ... --promote-if-better`); builds a 1M-passage synthetic index in SCALE_HOME the first time
+# (~3 min, ~4 GB). Run it on an otherwise idle machine.
+SCALE_HOME ?= .ragsearch-scale
 bench: setup
-	mkdir -p artifacts
-	$(BIN)/python -m eval.bench --json artifacts/bench.json
-	$(BIN)/python -m eval.bench_rerank --skip-training
-	$(BIN)/python -m eval.bench_load --index scifact --clients 4 --seconds 30 --json artifacts/load.json
+	$(BIN)/python -m eval.report --scale-home $(SCALE_HOME) --out docs/report
 
 clean:
 	rm -rf $(VENV) .ragsearch

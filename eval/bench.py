@@ -101,7 +101,22 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": proc_field("/proc/cpuinfo", "model name"),
+        "memory": proc_field("/proc/meminfo", "MemTotal"),
     }
+
+
+def proc_field(path: str, key: str) -> str | None:
+    """The value of the first `key: value` line of a /proc file (Linux), or None elsewhere."""
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
+    except OSError:
+        return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Reranking latency and training time of the LTR model: `python -m eval.bench_rerank`.
 
 Latency: for each query, 200 first-stage candidates (BM25 + dense union, cut at 200) are reranked:
-feature extraction (stored token streams, per-field BM25, vectors, features) plus LightGBM predict,
+feature extraction (stored token streams, per-field BM25, vectors, features) plus the trees' predict
+(compiled or LightGBM, per `RAGSEARCH_RERANK_TREE_RUNTIME`),
 timed per query; p50/p95 over the queries. Candidate retrieval itself is not included. The in-process
 analysis cache (used only for passages without stored token streams) is cleared before each query.
 Training time: the model's own logged training and dev matrices, refitted with its recorded params.
@@ -10,16 +11,20 @@ Training time: the model's own logged training and dev matrices, refitted with i
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from app.services import make_backend, make_embedder, make_feature_logger, make_registry, make_retriever
 from app.settings import get_settings
+from eval.bench import percentiles
 from eval.data import load_split
 from rerank.dataset import TrainingSet
+from rerank.registry import LoadedModel, ModelRegistry
 from rerank.train import TrainParams, fit
 
 
@@ -32,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--candidates", type=int, default=200)
     p.add_argument("--skip-training", action="store_true")
+    p.add_argument("--json", type=Path, help="also write the figures here")
     a = p.parse_args(argv)
     s = get_settings()
     dataset = a.dataset or s.data_dir / "scifact"
@@ -70,8 +76,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name, v in (("features", feat_ms), ("predict", pred_ms), ("total", total)):
         out(f"  {name:9s} p50 {np.percentile(v, 50):7.1f} ms   p95 {np.percentile(v, 95):7.1f} ms\n")
-    if a.skip_training:
-        return
+    result: dict[str, object] = {
+        "model": model.manifest.version,
+        "tree_runtime": model.trees.name,
+        "queries": len(qids),
+        "candidates": a.candidates,
+        "mean_candidates": float(np.mean(sizes)),
+        "features": percentiles(feat_ms),
+        "predict": percentiles(pred_ms),
+        "total": percentiles(total.tolist()),
+    }
+    if not a.skip_training:
+        result["training_seconds"] = refit(registry, model, out)
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def refit(registry: ModelRegistry, model: LoadedModel, out: Callable[[str], object]) -> float:
+    """Refit the model from its logged matrices with its recorded params; returns the seconds it took."""
     folder = registry.path(model.manifest.version)
     train, dev = TrainingSet.load(folder / "training.npz"), TrainingSet.load(folder / "dev.npz")
     params = TrainParams(**{k: v for k, v in model.manifest.params.items() if k != "lightgbm"})
@@ -81,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         f"queries: {fitted.seconds:.1f} s, {fitted.best_iteration} trees "
         f"(the recorded run took {model.manifest.train_seconds:.1f} s)\n"
     )
+    return float(fitted.seconds)
 
 
 if __name__ == "__main__":

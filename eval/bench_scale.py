@@ -82,19 +82,26 @@ def build(target: EmbeddedBackend, name: str, n: int, dataset_dir: Path, source_
 
 def memory_of(
     home: Path, name: str, vector_index: str, embedder: Any, queries: list[str], rss0: float
-) -> int:
+) -> dict[str, Any]:
     """Serving memory alone: this process opens the index one way, answers the queries, reports RSS growth."""
     idx = EmbeddedBackend(home, vector_index=vector_index).open(name)
     retriever = Retriever(idx, embedder)
     for q in queries:
         retriever.search(q, mode="hybrid", k=10)
     rss = rss_mb()
+    passages = idx.count()
     sys.stdout.write(
-        f"{idx.count():,} passages, vector index {vector_index}: RSS {rss0:.0f} MB before opening (model loaded), "
+        f"{passages:,} passages, vector index {vector_index}: RSS {rss0:.0f} MB before opening (model loaded), "
         f"{rss:.0f} MB after {len(queries)} hybrid queries: +{rss - rss0:.0f} MB for the index\n"
     )
     idx.close()
-    return 0
+    return {
+        "vector_index": vector_index,
+        "passages": passages,
+        "rss_before_open_mb": rss0,
+        "rss_after_queries_mb": rss,
+        "mb_per_million_passages": (rss - rss0) * 1e6 / max(passages, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     embedder.embed_queries(queries[:2])
     rss0 = rss_mb()
     if args.memory:
-        return memory_of(args.home, name, args.memory, embedder, queries, rss0)
+        mem = memory_of(args.home, name, args.memory, embedder, queries, rss0)
+        if args.json:
+            args.json.write_text(json.dumps({**result, "memory": mem}, indent=2) + "\n")
+        return 0
     latency: dict[str, Any] = {}
     recall: dict[str, float] = {}
     rss: dict[str, float] = {"before_open": rss0}

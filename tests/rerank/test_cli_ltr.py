@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.app.test_cli import cli
+from tests.app.test_cli import REPO, cli
 
 pytestmark = pytest.mark.slow
 
@@ -148,3 +151,41 @@ def test_finetune_registers_an_encoder_that_serves_a_new_index(home: Path, scifa
     assert len(json.loads(r.stdout)["hits"]) > 0
     r = cli(home, "search", "vitamin D deficiency", "--index", "sf-tuned", "--mode", "dense")
     assert r.returncode == 1 and "was built with" in r.stderr and str(folder) in r.stderr
+
+
+def test_one_command_writes_the_whole_benchmark_report(
+    home: Path, scifact_cli_slice: Path, tmp_path: Path
+) -> None:
+    """`python -m eval.report` at toy sizes: every part runs (search, rerank, ingest, scale, memory, load on
+    both indexes) and lands in one Markdown + JSON report. Timings are printed, not asserted."""
+    r = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--json", env=FAST)
+    assert r.returncode == 0, r.stderr
+    version = json.loads(r.stdout)["version"]
+    assert cli(home, "models", "promote", version).returncode == 0
+    out = tmp_path / "report"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
+    env.update({"RAGSEARCH_HOME": str(home), "HF_HUB_OFFLINE": "1", **FAST})
+    args = ["--index", "sf", "--dataset-dir", str(scifact_cli_slice), "--queries", "5", "--ingest-docs", "8",
+            "--scale-home", str(tmp_path / "scale"), "--passages", "600", "--scale-queries", "5",
+            "--clients", "2", "--load-seconds", "1", "--no-fuzz", "--out", str(out)]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "eval.report", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
+    assert out.with_suffix(".json").is_file(), done.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    parts = report["parts"]
+    assert {k: v["exit"] for k, v in parts.items()} == dict.fromkeys(
+        ["search", "rerank_100", "rerank_200", "load_sf_hybrid", "load_sf_ltr", "scale", "memory",
+         "load_synthetic-600_hybrid", "load_synthetic-600_ltr"], 0,
+    ), done.stderr[-3000:]  # fmt: skip
+    assert set(parts["search"]["search_latency"]) == {"query_encoding", "bm25", "dense", "hybrid", "ltr"}
+    assert parts["rerank_200"]["tree_runtime"] == "compiled" and parts["search"]["ingest"]["passages"] == 8
+    assert parts["scale"]["passages"] == 600 and 0 < parts["scale"]["recall_at_100"]["ivf"] <= 1
+    assert parts["memory"]["memory"]["passages"] == 600
+    assert all(parts[k]["requests"] > 0 and parts[k]["errors"] == 0 for k in parts if k.startswith("load_"))
+    assert [t["measured"] is not None for t in report["targets"]] == [True] * 8
+    assert report["ltr_model"] == version and report["machine"]["cpus"]
+    md = out.with_suffix(".md").read_text()
+    for heading in ("## Targets", "## Search latency", "## Reranking", "## Ingest", "## At 600 synthetic",
+                    "## API under concurrent load"):  # fmt: skip
+        assert heading in md
+    assert done.stdout.endswith(md)  # the Markdown is also what the command prints
