@@ -4,19 +4,22 @@
                               [--mode hybrid] [--json FILE]
 
 Without --url it starts `ragsearch serve` on a free loopback port for the given index, and stops it after.
-Each client sends the next query as soon as the previous answer arrives; every non-200 answer and every
-transport error counts as an error. Prints throughput and latency percentiles at that throughput.
+The load is a headless locust run (`eval/locustfile.py`, FastHttpUser): each of --clients users sends the
+next query as soon as the previous answer arrives; every non-200 answer and every transport error counts
+as an error. Prints throughput and latency percentiles at that throughput; exit 1 on any error.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.metadata
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,9 @@ from typing import Any
 import httpx
 
 from app.settings import get_settings
-from eval.bench import percentiles
 from eval.data import load_split
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
 def free_port() -> int:
@@ -54,50 +58,51 @@ def start_server(index: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def run_load(url: str, queries: list[str], clients: int, seconds: float, mode: str) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop = 0.0
-
-    def client(offset: int) -> None:
-        i = offset
-        with httpx.Client(base_url=url, timeout=30) as c:
-            while time.time() < stop:
-                q = queries[i % len(queries)]
-                i += clients
-                t0 = time.perf_counter()
-                try:
-                    r = c.get("/search", params={"q": q, "k": 10, "mode": mode})
-                    ok = r.status_code == 200
-                    why = f"HTTP {r.status_code}"
-                except httpx.HTTPError as exc:
-                    ok, why = False, type(exc).__name__
-                ms = (time.perf_counter() - t0) * 1e3
-                with lock:
-                    if ok:
-                        latencies.append(ms)
-                    else:
-                        errors.append(why)
-
-    for q in queries[:3]:  # warm-up outside the measured window
+    """A headless locust run of `eval/locustfile.py` against `url`; its aggregate stats as a dict."""
+    for q in queries[:3]:  # warm-up outside the measured window (model loads, first compilations)
         httpx.get(f"{url}/search", params={"q": q, "k": 10, "mode": mode}, timeout=120)
-    t0 = time.time()
-    stop = t0 + seconds
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.time() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        qfile = Path(tmp) / "queries.json"
+        qfile.write_text(json.dumps(queries))
+        env = {**os.environ, "RAGSEARCH_LOAD_QUERIES": str(qfile), "RAGSEARCH_LOAD_MODE": mode}
+        cmd = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+            "-u", str(clients), "-r", "100", "-t", f"{seconds:g}s", "-H", url,
+            "--csv", str(Path(tmp) / "run"), "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        ]  # fmt: skip
+        done = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=seconds + 120, check=False
+        )
+        stats_file = Path(tmp) / "run_stats.csv"
+        if done.returncode != 0 or not stats_file.is_file():
+            raise SystemExit(f"locust failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        total = next(r for r in csv.DictReader(stats_file.open()) if r["Name"] == "Aggregated")
+        failures = [r["Error"] for r in csv.DictReader((Path(tmp) / "run_failures.csv").open())]
+    requests, errors = int(total["Request Count"]), int(total["Failure Count"])
+    if requests == 0:
+        raise SystemExit(
+            f"locust completed no request in {seconds:g} s (it needs about 2 s to start); run longer"
+        )
+    ok = requests - errors
     return {
+        "tool": f"locust {importlib.metadata.version('locust')}",
         "mode": mode,
         "clients": clients,
-        "seconds": elapsed,
-        "requests": len(latencies) + len(errors),
-        "errors": len(errors),
-        "error_kinds": sorted(set(errors)),
-        "throughput_rps": (len(latencies) + len(errors)) / elapsed,
-        "latency": percentiles(latencies) if latencies else None,
+        "seconds": seconds,
+        "requests": requests,
+        "errors": errors,
+        "error_kinds": sorted(set(failures)),
+        "throughput_rps": float(total["Requests/s"]),
+        # locust keeps response times rounded to 2 significant digits above 100 ms
+        "latency": {
+            "p50_ms": float(total["50%"]),
+            "p95_ms": float(total["95%"]),
+            "p99_ms": float(total["99%"]),
+            "mean_ms": float(total["Average Response Time"]),
+            "n": ok,
+        }
+        if ok
+        else None,
     }
 
 

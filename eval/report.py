@@ -199,8 +199,9 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "`python -m eval.bench_load --index NAME --mode MODE --clients N --seconds S` (closed loop; the "
-        "clients share the machine with the server).",
+        "`python -m eval.bench_load --index NAME --mode MODE --clients N --seconds S`: `ragsearch serve` on "
+        "loopback, a headless locust run of `eval/locustfile.py` (closed loop, no think time; locust shares the "
+        "machine with the server and rounds times above 100 ms to 2 significant digits).",
     ]
     fz = parts.get("fuzz")
     if fz:
