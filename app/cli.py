@@ -76,6 +76,8 @@ out = Console()
 err = Console(stderr=True)
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="index name")]
+DatasetArg = Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")]
+TrainSplitOpt = Annotated[str, typer.Option(help="qrels split to train on")]
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="LTR model version for mode ltr (default: the promoted one)")
 ]
@@ -432,7 +434,7 @@ def parse_systems(systems: str) -> list[str]:
 
 @app.command("eval")
 def eval_cmd(
-    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    dataset_dir: DatasetArg,
     index: IndexOpt = "default",
     split: Annotated[str, typer.Option(help="qrels split to evaluate on")] = "test",
     systems: Annotated[str, typer.Option(help="comma-separated systems; the first is the baseline")] = (
@@ -457,7 +459,7 @@ def eval_cmd(
 
 @app.command("eval-answers")
 def eval_answers(
-    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    dataset_dir: DatasetArg,
     index: IndexOpt = "default",
     split: Annotated[str, typer.Option(help="qrels split")] = "test",
     limit: Annotated[int, typer.Option(min=1, help="how many judged queries to answer")] = 30,
@@ -650,9 +652,9 @@ def feedback_export(
 
 @app.command()
 def train(
-    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    dataset_dir: DatasetArg,
     index: IndexOpt = "default",
-    split: Annotated[str, typer.Option(help="qrels split to train on")] = "train",
+    split: TrainSplitOpt = "train",
     dev_split: Annotated[
         str | None, typer.Option(help="split for early stopping (default: a deterministic hold-out of train)")
     ] = None,
@@ -739,9 +741,9 @@ def train(
 
 @app.command()
 def finetune(
-    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv")],
+    dataset_dir: DatasetArg,
     index: IndexOpt = "default",
-    split: Annotated[str, typer.Option(help="qrels split to train on")] = "train",
+    split: TrainSplitOpt = "train",
     dev_split: Annotated[
         str | None, typer.Option(help="split to measure on (default: a deterministic hold-out of train)")
     ] = None,

@@ -134,14 +134,14 @@ def tree_predictor(
     model_file: Path,
     num_iteration: int,
     runtime: TreeRuntime,
-    cache_dir: Path | None,
+    cache_dir: Path,
 ) -> TreePredictor:
     """The compiled trees when asked for and possible, else LightGBM (with a warning saying why).
 
     `num_iteration` is how many trees score; lleaves compiles every tree in the file, so a file holding
     more (not one the registry wrote) is served by LightGBM.
     """
-    if runtime == "compiled" and cache_dir is not None:
+    if runtime == "compiled":
         try:
             if booster.num_trees() != num_iteration:
                 raise ValueError(
