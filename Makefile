@@ -38,6 +38,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The UI test drives Debian's Chromium (playwright never downloads a browser here).
 browser:
@@ -52,7 +53,7 @@ test: lint browser $(VENV)/.llm-test  ## lint, type-check, then the whole test s
 # (~3 min, ~4 GB). Run it on an otherwise idle machine.
 SCALE_HOME ?= .ragsearch-scale
 bench: setup
-	$(BIN)/python -m eval.report --scale-home $(SCALE_HOME) --out docs/report
+	$(BIN)/python -m bench.report --scale-home $(SCALE_HOME) --out docs/report
 
 clean:
 	rm -rf $(VENV) .ragsearch

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import threading
 
-from app.answering import Answerer
+from answer.answering import Answerer
 from app.feedback import FeedbackStore
 from app.querylog import QueryLog
 from app.services import (
+    answer_search_config,
+    default_search_config,
     make_answerer,
     make_backend,
     make_embedder,
+    make_engine,
     make_llm,
     make_registry,
     make_reranker,
-    make_retriever,
 )
 from app.settings import Settings
 from rerank.ltr import LtrReranker
 from rerank.registry import ModelRegistry
 from retrieval.embedding import Embedder
 from retrieval.index import IndexBackend, SearchIndex
-from retrieval.searcher import Retriever
+from search.config import SearchConfig
+from search.engine import SearchEngine
 
 
 class Runtime:
@@ -62,8 +65,14 @@ class Runtime:
         if idx is not None:
             idx.close()
 
-    def retriever(self, name: str | None = None) -> Retriever:
-        return make_retriever(self.index(name), self.embedder, self.settings)
+    def engine(self, name: str | None = None) -> SearchEngine:
+        """The search entry point for index `name`, with this server's cached LTR models."""
+        return make_engine(
+            self.index(name), self.embedder, self.settings, lambda version: self.reranker(name, version)
+        )
+
+    def default_config(self) -> SearchConfig:
+        return default_search_config(self.settings)
 
     def reranker(self, name: str | None = None, version: str | None = None) -> LtrReranker | None:
         """The LTR reranker for `version` (default: the promoted model), or None when there is none."""
@@ -83,10 +92,11 @@ class Runtime:
         with self._lock:
             self._rerankers.clear()
 
-    def answerer(self, name: str | None = None) -> Answerer:
-        return make_answerer(
-            self.index(name), self.retriever(name), self.settings, self.llm, self.reranker(name)
-        )
+    def answerer(self, name: str | None = None, config: SearchConfig | None = None) -> Answerer:
+        """Answers from index `name`, ranked by `config` (default: RAGSEARCH_ANSWER_MODE's configuration)."""
+        if config is None:
+            config = answer_search_config(self.settings, self.registry.promoted)
+        return make_answerer(self.engine(name), config, self.settings, self.llm)
 
     def close(self) -> None:
         with self._lock:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from app.answering import Answerer, RankedHits
-from app.answering import AnswerSettings as AnswerConfig
-from app.llm import LLMClient, OpenAIChatClient
+from answer.answering import Answerer, RankedHits
+from answer.answering import AnswerSettings as AnswerConfig
+from answer.llm import OpenAIChatClient
+from answer.protocol import LLMClient
 from app.settings import Settings
 from ingest.chunking import Chunker, tokenizer_for
 from rerank.extract import FeatureLogger
-from rerank.ltr import LtrReranker, ltr_search
+from rerank.ltr import LtrReranker
+from rerank.protocol import Reranker
 from rerank.registry import ModelRegistry
 from rerank.train import TrainParams
 from retrieval.embedded import EmbeddedBackend
@@ -19,8 +20,9 @@ from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.errors import RagsearchError
 from retrieval.es_client import EsConnection
 from retrieval.index import IndexBackend, SearchIndex
-from retrieval.searcher import Retriever
 from retrieval.types import IndexSpec
+from search.config import SearchConfig, build_config, parse_mode
+from search.engine import RerankerSource, SearchEngine
 
 
 def make_backend(settings: Settings) -> IndexBackend:
@@ -73,18 +75,52 @@ def open_or_create_index(
     return backend.create(name, spec)
 
 
-def make_retriever(index: SearchIndex, embedder: Embedder, settings: Settings) -> Retriever:
-    r = settings.retrieval
-    return Retriever(
-        index,
-        embedder,
-        boosts=settings.bm25.boosts(),
-        fusion=r.fusion,
-        rrf_k=r.rrf_k,
-        dense_weight=r.dense_weight,
-        bm25_depth=r.bm25_depth,
-        dense_depth=r.dense_depth,
+def default_search_config(settings: Settings) -> SearchConfig:
+    """The search configuration the settings describe (RAGSEARCH_RETRIEVAL_*, RAGSEARCH_BM25_*, the LTR model)."""
+    r, b = settings.retrieval, settings.bm25
+    return build_config(
+        {
+            "fusion": r.fusion,
+            "rrf_k": r.rrf_k,
+            "dense_weight": r.dense_weight,
+            "bm25_depth": r.bm25_depth,
+            "dense_depth": r.dense_depth,
+            "title_boost": b.title_boost,
+            "text_boost": b.text_boost,
+            "tie_breaker": b.tie_breaker,
+            "ltr_model": settings.rerank.model,
+        }
     )
+
+
+def answer_search_config(settings: Settings, promoted: str | None) -> SearchConfig:
+    """The configuration answers use when the caller names none: RAGSEARCH_ANSWER_MODE, where `auto` is ltr
+    when a model is pinned or promoted, else hybrid."""
+    base = default_search_config(settings)
+    mode = settings.answer.mode
+    if mode == "auto":
+        mode = "ltr" if (settings.rerank.model or promoted) else "hybrid"
+    return base.replace(mode=parse_mode(mode))
+
+
+def registry_rerankers(index: SearchIndex, settings: Settings) -> RerankerSource:
+    """Loads LTR models from the registry on demand (for one-shot commands; the server caches them)."""
+
+    def load(version: str | None) -> Reranker | None:
+        registry = make_registry(settings)
+        version = version or settings.rerank.model or registry.promoted
+        if version is None:
+            return None
+        return LtrReranker(registry.load(version), make_feature_logger(index, settings))
+
+    return load
+
+
+def make_engine(
+    index: SearchIndex, embedder: Embedder, settings: Settings, rerankers: RerankerSource | None = None
+) -> SearchEngine:
+    """The search entry point for `index`; LTR models come from the registry unless `rerankers` is given."""
+    return SearchEngine(index, embedder, rerankers or registry_rerankers(index, settings))
 
 
 def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
@@ -119,37 +155,27 @@ def make_llm(settings: Settings) -> LLMClient | None:
 
 
 def make_answerer(
-    index: SearchIndex,
-    retriever: Retriever,
-    settings: Settings,
-    llm: LLMClient | None,
-    reranker: LtrReranker | None = None,
+    engine: SearchEngine, config: SearchConfig, settings: Settings, llm: LLMClient | None
 ) -> Answerer:
-    """Answers rank passages with the LTR model when one is given and the mode is auto or ltr."""
+    """Answers built from exactly the ranking `config` gives, so source [n] is result n of that search."""
     a = settings.answer
-    if a.mode == "ltr" and reranker is None:
-        raise RagsearchError("RAGSEARCH_ANSWER_MODE=ltr but no LTR model is promoted: run `ragsearch train`")
-    use_ltr = reranker is not None and a.mode in ("auto", "ltr")
-    mode = "hybrid" if a.mode in ("auto", "ltr") else a.mode
+    ranking = config.replace(k=a.top_passages)
 
     def search(question: str) -> RankedHits:
-        t0 = time.perf_counter()
-        if use_ltr and reranker is not None:
-            result = ltr_search(retriever, reranker, question, k=a.top_passages)
-            total = (time.perf_counter() - t0) * 1e3
-            rerank_ms = result.timings_ms.get("rerank_ms", 0.0)
-            return RankedHits(result.hits, total - rerank_ms, rerank_ms)
-        result = retriever.search(question, mode=mode, k=a.top_passages)
-        return RankedHits(result.hits, (time.perf_counter() - t0) * 1e3)
+        result = engine.search(question, ranking)
+        rerank_ms = result.timings_ms.get("rerank_ms", 0.0)
+        return RankedHits(
+            result.hits, result.timings_ms["total_ms"] - rerank_ms, rerank_ms, result.mode, result.notices
+        )
 
-    config = AnswerConfig(
+    answer_settings = AnswerConfig(
         top_passages=a.top_passages,
         context_tokens=a.context_tokens,
         max_question_chars=a.max_question_chars,
         min_rerank_score=a.min_rerank_score,
         min_dense_score=a.min_dense_score,
     )
-    return Answerer(search, index.get, llm, config)
+    return Answerer(search, engine.index.get, llm, answer_settings)
 
 
 def make_registry(settings: Settings) -> ModelRegistry:

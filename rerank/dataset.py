@@ -104,17 +104,6 @@ class TrainingSet:
             )
 
 
-def concat(sets: Sequence[TrainingSet]) -> TrainingSet:
-    return TrainingSet(
-        features=np.concatenate([s.features for s in sets]),
-        labels=np.concatenate([s.labels for s in sets]),
-        groups=np.concatenate([s.groups for s in sets]),
-        qids=tuple(q for s in sets for q in s.qids),
-        doc_ids=tuple(d for s in sets for d in s.doc_ids),
-        feature_names=sets[0].feature_names,
-    )
-
-
 def log_training_set(
     retriever: Retriever,
     logger: FeatureLogger,

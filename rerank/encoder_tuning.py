@@ -134,7 +134,9 @@ def mine_triples(
     triples: list[Triple] = []
     for qid in qids:
         text, judged = split.queries[qid], split.qrels[qid]
-        hits = retriever.search(text, k=params.negatives_to, mode="hybrid").hits[params.negatives_from :]
+        hits = retriever.candidates(text, min_depth=params.negatives_to)[
+            params.negatives_from : params.negatives_to
+        ]
         negatives = [h.id for h in hits if h.doc_id not in judged]
         texts = {p.id: passage_text(p.title, p.text) for p in retriever.index.get(negatives)}
         for doc, rel in judged.items():
@@ -198,7 +200,7 @@ def candidate_ndcg(
     index: SearchIndex = retriever.index
     run: dict[str, dict[str, float]] = {}
     for qid in qids:
-        hits = retriever.search(split.queries[qid], k=depth, mode="hybrid").hits
+        hits = retriever.candidates(split.queries[qid], min_depth=depth)[:depth]
         if not hits:
             run[qid] = {}
             continue

@@ -15,3 +15,7 @@ class FeatureMismatchError(RagsearchError):
 
 class TrainingDataError(RagsearchError):
     pass
+
+
+class ModelUnavailableError(RagsearchError):
+    """A registered model that cannot be served: its file is missing, damaged or fails its digest check."""

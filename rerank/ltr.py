@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from rerank.extract import FeatureLogger
-from rerank.protocol import Reranker
+from rerank.protocol import TrainingData
 from rerank.registry import LoadedModel
-from retrieval.searcher import Retriever, SearchResult, check_query, order
+from retrieval.searcher import order
 from retrieval.types import Candidate, Vector
 
 
@@ -22,6 +21,10 @@ class LtrReranker:
     @property
     def name(self) -> str:
         return f"ltr:{self.model.manifest.version}"
+
+    def training_data(self) -> TrainingData:
+        m = self.model.manifest
+        return TrainingData(m.dataset, frozenset(m.trained_on))
 
     def rerank(self, query: str, candidates: Sequence[Candidate], query_vector: Vector) -> list[Candidate]:
         if not candidates:
@@ -43,27 +46,3 @@ def rescored(c: Candidate, score: float) -> Candidate:
         rerank_score=score,
         score=score,
     )
-
-
-def ltr_search(
-    retriever: Retriever,
-    reranker: Reranker,
-    query: str,
-    k: int = 10,
-    query_vector: Vector | None = None,
-) -> SearchResult:
-    """Mode `ltr`: rerank the BM25 + dense candidate union, return the top k with every score."""
-    check_query(query, k)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    encode_ms = 0.0
-    if query_vector is None:
-        query_vector = retriever.encode([query])[0]
-        encode_ms = (time.perf_counter() - t0) * 1e3
-    cands = retriever.candidates(query, query_vector, timings=timings, min_depth=0)
-    timings["encode_ms"] = encode_ms
-    t1 = time.perf_counter()
-    hits = reranker.rerank(query, cands, query_vector)[:k]
-    timings["rerank_ms"] = (time.perf_counter() - t1) * 1e3
-    timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-    return SearchResult(query=query, mode="ltr", hits=hits, timings_ms=timings)

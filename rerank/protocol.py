@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from retrieval.types import Candidate, Vector
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """What a learned reranker was fitted on, so evaluation can refuse to measure it on the same judgments."""
+
+    dataset: str
+    splits: frozenset[str]
 
 
 @runtime_checkable
@@ -18,3 +27,7 @@ class Reranker(Protocol):
     def rerank(
         self, query: str, candidates: Sequence[Candidate], query_vector: Vector
     ) -> list[Candidate]: ...
+
+    def training_data(self) -> TrainingData | None:
+        """The judgments the reranker learned from (None for one that learned nothing)."""
+        ...

@@ -5,7 +5,7 @@ Derived data, like the BM25 index: it is kept in step with the vector file and t
 saved beside them, and rebuilt or topped up from them when it is missing or behind, so it can never
 hold a passage the store does not. Exact numpy search is the default below `AUTO_ANN_ROWS`; measured
 figures (build time, recall@100 against exact search) are in docs/benchmarks.md, from
-`python -m eval.bench_scale`. At 1M synthetic 384-d vectors on 2 cores: IVF recall@100 0.996, built in 16 s;
+`python -m bench.scale`. At 1M synthetic 384-d vectors on 2 cores: IVF recall@100 0.996, built in 16 s;
 HNSW recall@100 0.891 at these settings, built in 285 s.
 """
 
@@ -120,7 +120,7 @@ class ApproximateVectors(Protocol):
 class IvfVectors:
     """Inverted-file search (faiss IndexIVFFlat, inner product on unit vectors): k-means cells over the
     vectors, a query scans the `nprobe` cells nearest to it. Exact scores within the scanned cells; recall is
-    what the probed cells miss (`python -m eval.bench_scale` measures it against exact search).
+    what the probed cells miss (`python -m bench.scale` measures it against exact search).
 
     Cells are learned from the rows present at the first build (about 2 sqrt(N) cells, 40 sample rows each); when the collection
     has grown 4x since, the next sync relearns them and rebuilds (derived data, like the BM25 index)."""

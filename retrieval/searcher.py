@@ -1,32 +1,17 @@
-"""First-stage search modes over one index: `bm25`, `dense` and `hybrid` (fused in Python)."""
+"""First-stage retrieval over one index: BM25, dense, and their fused candidate union.
+
+Which of them a search uses is decided by `search.engine`, from a `SearchConfig`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from retrieval.embedding import Embedder, check_compatible
-from retrieval.errors import InvalidInputError, UnknownNameError
+from retrieval.errors import InvalidInputError
 from retrieval.fusion import get_fusion
 from retrieval.index import Filters, SearchIndex
 from retrieval.types import Candidate, FieldBoosts, ScoredId, Vector
-
-FIRST_STAGE_MODES = ("bm25", "dense", "hybrid")
-
-
-@dataclass(slots=True)
-class SearchResult:
-    query: str
-    mode: str
-    hits: list[Candidate]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def check_mode(mode: str, valid: Sequence[str] = FIRST_STAGE_MODES) -> str:
-    if mode not in valid:
-        raise UnknownNameError("mode", mode, list(valid))
-    return mode
 
 
 def check_query(query: str, k: int) -> None:
@@ -80,12 +65,12 @@ class Retriever:
         self.dense_weight = dense_weight
         self.bm25_depth = bm25_depth
         self.dense_depth = dense_depth
-        self._checked = False
+        self.checked = False
 
     def encode(self, queries: Sequence[str]) -> list[Vector]:
-        if not self._checked:
+        if not self.checked:
             check_compatible(self.index.spec, self.embedder, self.index.name)
-            self._checked = True
+            self.checked = True
         return list(self.embedder.embed_queries(list(queries)))
 
     def candidates(
@@ -124,33 +109,18 @@ class Retriever:
         )
         return order(cands)
 
-    def search(
-        self,
-        query: str,
-        mode: str = "hybrid",
-        k: int = 10,
-        filters: Filters | None = None,
-        query_vector: Vector | None = None,
-    ) -> SearchResult:
-        check_mode(mode)
-        check_query(query, k)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        if mode == "bm25":
-            hits = [
-                Candidate(h.id, h.doc_id, bm25_score=h.score, bm25_rank=r, score=h.score)
-                for r, h in enumerate(self.index.bm25_search(query, k, self.boosts, filters), start=1)
-            ]
-        elif mode == "dense":
-            if query_vector is None:
-                t_enc = time.perf_counter()
-                query_vector = self.encode([query])[0]
-                timings["encode_ms"] = (time.perf_counter() - t_enc) * 1e3
-            hits = [
-                Candidate(h.id, h.doc_id, dense_score=h.score, dense_rank=r, score=h.score)
-                for r, h in enumerate(self.index.vector_search(query_vector, k, filters), start=1)
-            ]
-        else:
-            hits = self.candidates(query, query_vector, filters, timings, min_depth=k)[:k]
-        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        return SearchResult(query=query, mode=mode, hits=hits, timings_ms=timings)
+    def bm25(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        """BM25 alone: the top k with their BM25 scores and ranks."""
+        hits = self.index.bm25_search(query, k, self.boosts, filters)
+        return [
+            Candidate(h.id, h.doc_id, bm25_score=h.score, bm25_rank=r, score=h.score)
+            for r, h in enumerate(hits, start=1)
+        ]
+
+    def dense(self, query_vector: Vector, k: int, filters: Filters | None = None) -> list[Candidate]:
+        """Dense (embedding kNN) alone: the top k with their cosines and ranks."""
+        hits = self.index.vector_search(query_vector, k, filters)
+        return [
+            Candidate(h.id, h.doc_id, dense_score=h.score, dense_rank=r, score=h.score)
+            for r, h in enumerate(hits, start=1)
+        ]

@@ -34,17 +34,25 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
-    mode: str
+    mode: str = Field(description="the mode that produced the hits (after a fallback, the one served)")
     index: str
     took_ms: float
     timings_ms: dict[str, float]
     hits: list[SearchHit]
+    notices: list[str] = Field(
+        default_factory=list, description="e.g. that ltr was served by hybrid, and why"
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="the search configuration served")
 
 
 class AnswerRequest(BaseModel):
     question: str = Field(min_length=1, description="the question, plain text")
     index: str | None = Field(None, description="index to answer from (default: the server's)")
     stream: bool = Field(False, description="answer as server-sent events: sources, token..., answer")
+    mode: str | None = Field(
+        None, description="rank the sources with this mode (bm25, dense, hybrid, ltr); default: the server's"
+    )
+    model: str | None = Field(None, max_length=32, description="LTR model version for mode ltr")
 
 
 class SourceOut(BaseModel):
@@ -77,6 +85,10 @@ class AnswerResponse(BaseModel):
     invalid_citations: list[int]
     generation_error: str | None
     metrics: AnswerMetricsOut
+    mode: str | None = Field(
+        None, description="the ranking the sources come from: source [n] is its result n"
+    )
+    notices: list[str] = Field(default_factory=list)
 
 
 class PassageIn(BaseModel):

@@ -36,7 +36,7 @@ def test_train_models_eval_search(home: Path, scifact_cli_slice: Path, tmp_path:
     r = cli(home, "models", "list", "--json")
     assert r.returncode == 0 and json.loads(r.stdout) == []
     r = cli(home, "search", "vitamin", "--index", "sf", "--mode", "ltr")
-    assert r.returncode == 1 and "no promoted LTR model" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "mode ltr needs a trained model" in r.stderr and "Traceback" not in r.stderr
 
     r = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--promote-if-better", "--json", env=FAST)
     assert r.returncode == 0, r.stderr
@@ -156,7 +156,7 @@ def test_finetune_registers_an_encoder_that_serves_a_new_index(home: Path, scifa
 def test_one_command_writes_the_whole_benchmark_report(
     home: Path, scifact_cli_slice: Path, tmp_path: Path
 ) -> None:
-    """`python -m eval.report` at toy sizes: every part runs (search, rerank, ingest, scale, memory, load on
+    """`python -m bench.report` at toy sizes: every part runs (search, rerank, ingest, scale, memory, load on
     both indexes) and lands in one Markdown + JSON report. Timings are printed, not asserted."""
     r = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--json", env=FAST)
     assert r.returncode == 0, r.stderr
@@ -168,7 +168,7 @@ def test_one_command_writes_the_whole_benchmark_report(
     args = ["--index", "sf", "--dataset-dir", str(scifact_cli_slice), "--queries", "5", "--ingest-docs", "8",
             "--scale-home", str(tmp_path / "scale"), "--passages", "600", "--scale-queries", "5",
             "--clients", "2", "--load-seconds", "3", "--no-fuzz", "--out", str(out)]  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "eval.report", *args], cwd=REPO, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "bench.report", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=900)  # fmt: skip
     assert out.with_suffix(".json").is_file(), done.stderr[-3000:]
     report = json.loads(out.with_suffix(".json").read_text())

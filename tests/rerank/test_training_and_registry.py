@@ -21,10 +21,10 @@ from eval.metrics import evaluate
 from ingest.pipeline import ingest_records
 from ingest.readers import read_source
 from rerank import compiled_trees
+from rerank.build import TrainOutcome, log_split, train_ltr
 from rerank.errors import FeatureMismatchError, ModelNotFoundError
 from rerank.extract import FeatureLogger
 from rerank.ltr import LtrReranker
-from rerank.pipeline import TrainOutcome, log_split, train_ltr
 from rerank.registry import ModelRegistry
 from rerank.train import TrainParams, folds, holdout
 from retrieval.embedded import EmbeddedBackend

@@ -7,12 +7,13 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from app.answering import Answer, AnswerStart
+from answer.answering import Answer, AnswerStart
+from answer.protocol import TextDelta
 from app.api.deps import ReadAuth, RuntimeDep
 from app.api.metrics import Metrics
 from app.api.schemas import AnswerRequest, AnswerResponse, ErrorResponse
-from app.llm import TextDelta
 from retrieval.errors import RagsearchError
+from search.config import parse_mode
 
 router = APIRouter(tags=["answer"])
 
@@ -51,7 +52,10 @@ def answer(body: AnswerRequest, request: Request, runtime: RuntimeDep) -> Answer
     `token` (text deltas), then `answer` (the final object, as the JSON response) or `error`.
     """
     metrics: Metrics = request.app.state.metrics
-    answerer = runtime.answerer(body.index)
+    config = None
+    if body.mode is not None or body.model is not None:
+        config = runtime.default_config().replace(mode=parse_mode(body.mode or "ltr"), ltr_model=body.model)
+    answerer = runtime.answerer(body.index, config)
     if not body.stream:
         final = answerer.answer(body.question)
         observe(metrics, final)

@@ -7,8 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import RuntimeDep
 from app.api.schemas import HealthOut
-from app.llm import OpenAIChatClient
-from eval.drift import compare_windows
+from app.drift import compare_windows
 from retrieval.errors import RagsearchError
 
 router = APIRouter(tags=["operations"])
@@ -31,7 +30,7 @@ def health(runtime: RuntimeDep) -> HealthOut:
             runtime.forget(name)
             problems.append(f"index {name}: {exc}")
     llm: dict[str, object] = {"configured": runtime.llm is not None}
-    if isinstance(runtime.llm, OpenAIChatClient):
+    if runtime.llm is not None:
         llm.update(model=runtime.llm.model, reachable=runtime.llm.ping())
         if not llm["reachable"]:
             problems.append("llm: not reachable")

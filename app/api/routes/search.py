@@ -8,12 +8,10 @@ from fastapi import APIRouter, Query, Request
 from app.api.deps import ReadAuth, RuntimeDep
 from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
 from app.querylog import LoggedQuery, now
-from rerank.ltr import ltr_search
 from retrieval.errors import InvalidInputError
+from search.config import MODES, parse_mode
 
 router = APIRouter(tags=["search"])
-
-MODES = ("bm25", "dense", "hybrid", "ltr")
 
 
 def parse_filters(raw: list[str]) -> dict[str, str]:
@@ -39,7 +37,9 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=100_000, description="the query text")],
     k: Annotated[int, Query(ge=1, le=1000, description="how many hits")] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000, description="hits to skip (paging)")] = 0,
-    mode: Annotated[str, Query(description="bm25, dense, hybrid or ltr (needs a trained model)")] = "hybrid",
+    mode: Annotated[
+        str, Query(description=f"one of {', '.join(MODES)} (ltr needs a trained model)")
+    ] = "hybrid",
     model: Annotated[
         str | None, Query(max_length=32, description="LTR model version (default: promoted)")
     ] = None,
@@ -55,20 +55,11 @@ def search(
         raise InvalidInputError(f"q has {len(q)} characters; the limit is {api.max_query_chars}")
     if k + offset > api.max_k:
         raise InvalidInputError(f"k + offset is {k + offset}; the limit is {api.max_k}")
-    if mode not in MODES:
-        raise InvalidInputError(f"unknown mode {mode!r}: valid choices are {', '.join(MODES)}")
+    config = runtime.default_config().replace(mode=parse_mode(mode), k=k + offset, ltr_model=model)
     t0 = time.perf_counter()
     idx = runtime.index(index)
     filters = parse_filters(filter) or None
-    if mode == "ltr":
-        if filters:
-            raise InvalidInputError("metadata filters are not supported with mode ltr yet; use hybrid")
-        reranker = runtime.reranker(index, model)
-        if reranker is None:
-            raise InvalidInputError("mode ltr needs a trained model: run `ragsearch train`, then promote it")
-        result = ltr_search(runtime.retriever(index), reranker, q, k=k + offset)
-    else:
-        result = runtime.retriever(index).search(q, mode=mode, k=k + offset, filters=filters)
+    result = runtime.engine(index).search(q, config, filters=filters)
     hits = result.hits[offset:]
     passages = {p.id: p for p in idx.get([h.id for h in hits])}
     metrics = request.app.state.metrics
@@ -83,9 +74,16 @@ def search(
     took = (time.perf_counter() - t0) * 1e3
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     runtime.querylog.add(
-        LoggedQuery(now(), "search", mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
+        LoggedQuery(now(), "search", result.mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
                     max(dense) if dense else None, hits[0].rerank_score if hits else None, took)
     )  # fmt: skip
     return SearchResponse(
-        query=q, mode=mode, index=idx.name, took_ms=took, timings_ms=result.timings_ms, hits=out
+        query=q,
+        mode=result.mode,
+        index=idx.name,
+        took_ms=took,
+        timings_ms=result.timings_ms,
+        hits=out,
+        notices=result.notices,
+        config=result.config.model_dump(mode="json"),
     )

@@ -1,4 +1,4 @@
-"""Reranking latency and training time of the LTR model: `python -m eval.bench_rerank`.
+"""Reranking latency and training time of the LTR model: `python -m bench.rerank`.
 
 Latency: for each query, 200 first-stage candidates (BM25 + dense union, cut at 200) are reranked:
 feature extraction (stored token streams, per-field BM25, vectors, features) plus the trees' predict
@@ -19,9 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from app.services import make_backend, make_embedder, make_feature_logger, make_registry, make_retriever
+from app.services import (
+    default_search_config,
+    make_backend,
+    make_embedder,
+    make_engine,
+    make_feature_logger,
+    make_registry,
+)
 from app.settings import get_settings
-from eval.bench import percentiles
+from bench.latency import percentiles
 from eval.data import load_split
 from rerank.dataset import TrainingSet
 from rerank.registry import LoadedModel, ModelRegistry
@@ -47,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     qids = list(split.queries)[: a.queries]
     idx = make_backend(s).open(a.index)
     try:
-        retriever = make_retriever(idx, make_embedder(s), s)
-        retriever.bm25_depth = retriever.dense_depth = a.candidates
+        depths = {"bm25_depth": a.candidates, "dense_depth": a.candidates}
+        retriever = make_engine(idx, make_embedder(s), s).retriever(
+            default_search_config(s).replace(**depths)
+        )
         logger = make_feature_logger(idx, s)
         vectors = retriever.encode([split.queries[q] for q in qids])
         feat_ms, pred_ms, sizes = [], [], []

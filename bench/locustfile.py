@@ -1,8 +1,8 @@
-"""Locust users for `eval.bench_load`: each sends the next real query to `GET /search` as soon as the
-previous answer arrives (closed loop, no think time). Driven headless by `eval.bench_load`, which passes the
+"""Locust users for `bench.load`: each sends the next real query to `GET /search` as soon as the
+previous answer arrives (closed loop, no think time). Driven headless by `bench.load`, which passes the
 queries file and the search mode through the environment; every non-200 answer is a failure.
 
-    RAGSEARCH_LOAD_QUERIES=q.json RAGSEARCH_LOAD_MODE=hybrid locust -f eval/locustfile.py --headless \
+    RAGSEARCH_LOAD_QUERIES=q.json RAGSEARCH_LOAD_MODE=hybrid locust -f bench/locustfile.py --headless \
         -u 4 -r 4 -t 30s -H http://127.0.0.1:8000 --csv out --only-summary
 """
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from app.answering import Answer, Answerer, AnswerSettings, RankedHits
-from app.llm import LLMUnavailableError, Message, OpenAIChatClient, TextDelta, Usage
-from retrieval.searcher import Retriever
+from answer.answering import Answer, Answerer, AnswerSettings, RankedHits
+from answer.llm import OpenAIChatClient
+from answer.protocol import LLMUnavailableError, Message, TextDelta, Usage
 from retrieval.types import Candidate, Passage
+from search.config import SearchConfig
+from search.engine import SearchEngine
 from tests.net import free_port, wait_for_http
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -98,11 +100,11 @@ def test_token_budget_holds_for_long_passages(llm_url: str) -> None:
 def test_answer_over_real_retrieval_fills_metrics_and_checks_citations(
     llm_url: str, scifact_index, real_embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    retriever = Retriever(scifact_index, real_embedder)
+    engine = SearchEngine(scifact_index, real_embedder)
 
     def search(q: str) -> RankedHits:
-        r = retriever.search(q, mode="hybrid", k=3)
-        return RankedHits(r.hits, r.timings_ms["total_ms"])
+        r = engine.search(q, SearchConfig(k=3))
+        return RankedHits(r.hits, r.timings_ms["total_ms"], mode=r.mode)
 
     answerer = Answerer(
         search, scifact_index.get, client(llm_url, max_tokens=80), AnswerSettings(top_passages=3)

@@ -1,6 +1,6 @@
 """Search at scale: a synthetic index of N passages (default 1M), latency per mode and HNSW recall.
 
-    python -m eval.bench_scale --home /tmp/scale [--passages 1000000] [--queries 200] [--json FILE]
+    python -m bench.scale --home /tmp/scale [--passages 1000000] [--queries 200] [--json FILE]
 
 How the synthetic passages are made (no encoder run, which would take hours here): words are drawn from
 SciFact's unigram distribution (a 6-word title, a 40-word text); each vector is a unit-normalised mix of
@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from app.services import make_backend, make_embedder, make_reranker
+from app.services import make_backend, make_embedder, make_engine
 from app.settings import get_settings
-from eval.bench import machine, percentiles
+from bench.latency import machine, percentiles
 from eval.data import load_split
 from ingest.readers import read_source
-from rerank.ltr import ltr_search
 from retrieval.embedded import EmbeddedBackend
-from retrieval.searcher import Retriever
 from retrieval.types import EmbeddedPassage, IndexSpec, Passage
+from search.config import SearchConfig, parse_mode
+from search.engine import SearchEngine
 
 
 def rss_mb() -> float:
@@ -85,9 +85,9 @@ def memory_of(
 ) -> dict[str, Any]:
     """Serving memory alone: this process opens the index one way, answers the queries, reports RSS growth."""
     idx = EmbeddedBackend(home, vector_index=vector_index).open(name)
-    retriever = Retriever(idx, embedder)
+    engine = SearchEngine(idx, embedder)
     for q in queries:
-        retriever.search(q, mode="hybrid", k=10)
+        engine.search(q, SearchConfig(mode=parse_mode("hybrid"), k=10))
     rss = rss_mb()
     passages = idx.count()
     sys.stdout.write(
@@ -167,23 +167,18 @@ def main(argv: list[str] | None = None) -> int:
             if vector_index == "exact"
             else EmbeddedBackend(args.home, vector_index=vector_index).open(name)
         )
-        retriever = Retriever(idx, embedder)
-        retriever.search(queries[0], mode="dense", k=10)  # builds or loads the ANN index, warms the mapping
+        engine = make_engine(idx, embedder, s)
+        base = SearchConfig(k=10, ltr_model=args.ltr_model)
+        engine.search(queries[0], base.replace(mode=parse_mode("dense")))  # builds or loads the ANN index
         latency[f"open_and_warm_{vector_index}_s"] = time.perf_counter() - t_open
-        reranker = None
-        if args.ltr_model and vector_index != "exact":
-            reranker = make_reranker(idx, s, args.ltr_model)
-            retriever.bm25_depth = retriever.dense_depth = 100
+        use_ltr = bool(args.ltr_model) and vector_index != "exact"
         modes = ["bm25", "dense", "hybrid"] if vector_index != "exact" else ["dense", "hybrid"]
-        for mode in [*modes, *(["ltr"] if reranker else [])]:
+        for mode in [*modes, *(["ltr"] if use_ltr else [])]:
             samples = []
+            config = base.replace(mode=parse_mode(mode))
             for q in queries:
                 t0 = time.perf_counter()
-                if mode == "ltr":
-                    assert reranker is not None
-                    ltr_search(retriever, reranker, q, k=10)
-                else:
-                    retriever.search(q, mode=mode, k=10)
+                engine.search(q, config)
                 samples.append((time.perf_counter() - t0) * 1e3)
             latency[f"{mode} ({vector_index} vectors)"] = percentiles(samples)
         if vector_index != "exact":

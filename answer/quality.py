@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from app.answering import Answer, Answerer
+from answer.answering import Answer, Answerer
 from eval.data import JudgedSplit
 
 

@@ -1,6 +1,6 @@
 """Benchmark: search latency per mode (query encoding included) and ingest vs raw encoder throughput.
 
-    python -m eval.bench [--dataset-dir DIR] [--index NAME] [--queries N] [--ingest-docs N] [--json FILE]
+    python -m bench.latency [--dataset-dir DIR] [--index NAME] [--queries N] [--ingest-docs N] [--json FILE]
 
 Prints figures; it asserts nothing. Run it on an otherwise idle machine: the numbers are wall-clock.
 """
@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from app.services import make_backend, make_embedder, make_registry, make_reranker, make_retriever
+from app.services import default_search_config, make_backend, make_embedder, make_engine, make_registry
 from app.settings import get_settings
 from eval.data import load_split
 from ingest.pipeline import ingest_records
 from ingest.readers import read_source
-from rerank.ltr import LtrReranker, ltr_search
 from retrieval.embedded import EmbeddedBackend
 from retrieval.embedding import Embedder, passage_text
-from retrieval.searcher import FIRST_STAGE_MODES, Retriever
 from retrieval.types import IndexSpec, Passage
+from search.config import FIRST_STAGE_MODES, SearchConfig, parse_mode
+from search.engine import SearchEngine
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -43,13 +43,12 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def bench_search(
-    retriever: Retriever, queries: list[str], modes: list[str], reranker: LtrReranker | None = None
+    engine: SearchEngine, queries: list[str], modes: list[str], base: SearchConfig
 ) -> dict[str, dict[str, float]]:
+    configs = {mode: base.replace(mode=parse_mode(mode), k=10) for mode in modes}
+
     def run(q: str, mode: str) -> None:
-        if mode == "ltr" and reranker is not None:
-            ltr_search(retriever, reranker, q, k=10)
-        else:
-            retriever.search(q, mode=mode, k=10)
+        engine.search(q, configs[mode])
 
     for q in queries[:5]:  # warm-up: model load, caches
         for mode in modes:
@@ -58,7 +57,7 @@ def bench_search(
     enc: list[float] = []
     for q in queries:
         t0 = time.perf_counter()
-        retriever.encode([q])
+        engine.encode([q])
         enc.append((time.perf_counter() - t0) * 1e3)
     out["query_encoding"] = percentiles(enc)
     for mode in modes:
@@ -135,19 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     split = load_split(args.dataset_dir, args.split)
     queries = list(split.queries.values())[: args.queries]
     idx = make_backend(s).open(args.index)
-    retriever = make_retriever(idx, embedder, s)
-    reranker = make_reranker(idx, s) if (s.rerank.model or make_registry(s).promoted) else None
+    engine = make_engine(idx, embedder, s)
+    ltr_model = s.rerank.model or make_registry(s).promoted
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "index": {"name": args.index, "passages": idx.count(), "dataset": str(args.dataset_dir)},
         "search_latency": bench_search(
-            retriever,
+            engine,
             queries,
-            [*FIRST_STAGE_MODES, *(["ltr"] if reranker else [])],
-            reranker,
+            [*FIRST_STAGE_MODES, *(["ltr"] if ltr_model else [])],
+            default_search_config(s),
         ),
-        "ltr_model": reranker.name if reranker else None,
+        "ltr_model": f"ltr:{ltr_model}" if ltr_model else None,
     }
     idx.close()
     passages = [r for r in read_source(args.dataset_dir) if isinstance(r, Passage)][: args.ingest_docs]

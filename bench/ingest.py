@@ -1,6 +1,6 @@
 """Ingest throughput against the raw encoder on the same passages.
 
-    python -m eval.bench_ingest [--dataset scifact] [--docs 6] [--per-doc 20] [--rounds 2] [--json PATH]
+    python -m bench.ingest [--dataset scifact] [--docs 6] [--per-doc 20] [--rounds 2] [--json PATH]
 
 Builds a folder of Markdown and text documents from a BEIR corpus (each document holds `--per-doc`
 abstracts as sections), cuts it into passages once to get the exact passage texts, then alternates
@@ -93,7 +93,7 @@ def time_ingest(folder: Path, work: Path, embedder: Embedder, chunker: Chunker, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.bench_ingest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--docs", type=int, default=6)
     parser.add_argument("--per-doc", type=int, default=20)

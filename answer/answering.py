@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from app.citations import parse_citations
-from app.llm import LLMClient, LLMUnavailableError, TextDelta, Usage
-from app.prompting import pack_prompt
+from answer.citations import parse_citations
+from answer.prompting import pack_prompt
+from answer.protocol import LLMClient, LLMUnavailableError, TextDelta, Usage
 from retrieval.errors import InvalidInputError
 from retrieval.types import Candidate, Passage
 
@@ -24,9 +24,14 @@ Status = Literal["generated", "not_found", "extractive"]
 
 @dataclass(frozen=True, slots=True)
 class RankedHits:
+    """The ranking an answer is built from: source [n] is hit n."""
+
     hits: list[Candidate]
     retrieval_ms: float
     rerank_ms: float = 0.0
+    mode: str | None = None
+    """The mode that produced the hits (after any fallback)."""
+    notices: list[str] = field(default_factory=list)
 
 
 SearchFn = Callable[[str], RankedHits]
@@ -66,6 +71,9 @@ class Answer:
     invalid_citations: list[int] = field(default_factory=list)
     generation_error: str | None = None
     metrics: AnswerMetrics = field(default_factory=AnswerMetrics)
+    mode: str | None = None
+    """The ranking the sources come from; [n] is its result n."""
+    notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +161,14 @@ class Answerer:
         top = ranked.hits[: s.top_passages]
         if not is_relevant(top, s):
             yield AnswerStart([])
-            yield Answer(question, NOT_FOUND, "not_found", metrics=metrics)
+            yield Answer(
+                question,
+                NOT_FOUND,
+                "not_found",
+                metrics=metrics,
+                mode=ranked.mode,
+                notices=list(ranked.notices),
+            )
             return
         by_id = {p.id: p for p in self.fetch([h.id for h in top])}
         candidates = [by_id[h.id] for h in top if h.id in by_id]
@@ -175,7 +190,7 @@ class Answerer:
             text = extractive_answer(question, sources, packed_passages)
             yield Answer(question, text, "extractive", cited=sources[:3], uncited=sources[3:],
                          generation_error="no LLM is configured (set RAGSEARCH_LLM_BASE_URL or OPENAI_API_KEY)",
-                         metrics=metrics)  # fmt: skip
+                         metrics=metrics, mode=ranked.mode, notices=list(ranked.notices))  # fmt: skip
             return
         parts: list[str] = []
         t0 = time.perf_counter()
@@ -196,7 +211,7 @@ class Answerer:
         except LLMUnavailableError as exc:
             text = extractive_answer(question, sources, packed_passages)
             yield Answer(question, text, "extractive", cited=sources[:3], uncited=sources[3:],
-                         generation_error=str(exc), metrics=metrics)  # fmt: skip
+                         generation_error=str(exc), metrics=metrics, mode=ranked.mode, notices=list(ranked.notices))  # fmt: skip
             return
         elapsed = time.perf_counter() - t0
         metrics.generation_ms = elapsed * 1e3
@@ -207,5 +222,13 @@ class Answerer:
         cited = [sources[n - 1] for n in parsed.valid]
         uncited = [src for src in sources if src.n not in parsed.valid]
         yield Answer(
-            question, parsed.text.strip(), "generated", cited, uncited, parsed.invalid, metrics=metrics
+            question,
+            parsed.text.strip(),
+            "generated",
+            cited,
+            uncited,
+            parsed.invalid,
+            metrics=metrics,
+            mode=ranked.mode,
+            notices=list(ranked.notices),
         )

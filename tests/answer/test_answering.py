@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.answering import Answerer, AnswerSettings, AnswerStart, RankedHits
-from app.citations import parse_citations
-from app.llm import OpenAIChatClient
-from app.prompting import SYSTEM_PROMPT, estimate_tokens, pack_prompt
+from answer.answering import Answerer, AnswerSettings, AnswerStart, RankedHits
+from answer.citations import parse_citations
+from answer.llm import OpenAIChatClient
+from answer.prompting import SYSTEM_PROMPT, estimate_tokens, pack_prompt
 from retrieval.errors import InvalidInputError
 from retrieval.searcher import Retriever
 from retrieval.types import Passage
+from search.config import SearchConfig
+from search.engine import SearchEngine
 from tests.net import free_port
 
 
@@ -47,8 +49,8 @@ def retriever(scifact_index, real_embedder) -> Retriever:  # type: ignore[no-unt
 
 def answerer(retriever: Retriever, llm=None, **kw) -> Answerer:  # type: ignore[no-untyped-def]
     def search(q: str) -> RankedHits:
-        r = retriever.search(q, mode="hybrid", k=5)
-        return RankedHits(r.hits, r.timings_ms["total_ms"])
+        r = SearchEngine(retriever.index, retriever.embedder).search(q, SearchConfig(k=5))
+        return RankedHits(r.hits, r.timings_ms["total_ms"], mode=r.mode)
 
     return Answerer(search, retriever.index.get, llm, AnswerSettings(**kw))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.llm import Message
+from answer.protocol import Message
 from retrieval.types import Passage
 
 SYSTEM_PROMPT = (

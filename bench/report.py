@@ -1,17 +1,17 @@
 """The whole benchmark report in one command: Markdown + JSON, with the machine, the date and the commands.
 
-    python -m eval.report --scale-home DIR [--passages 1000000] [--load-seconds 30] [--out docs/report]
+    python -m bench.report --scale-home DIR [--passages 1000000] [--load-seconds 30] [--out docs/report]
 
 Needs `RAGSEARCH_HOME` with the `scifact` index and a promoted LTR model (`make demo`, then `ragsearch
 train ... --promote-if-better`). Each part runs as its own process (the benchmarks below, each usable alone),
 so one part's memory or threads never colour another's figures; run it on an otherwise idle machine.
 
-1. `eval.bench`: search latency p50/p95/p99 per mode at SciFact scale, query encoding alone, ingest vs raw
+1. `bench.latency`: search latency p50/p95/p99 per mode at SciFact scale, query encoding alone, ingest vs raw
    encoder passages/s.
-2. `eval.bench_rerank`: reranking 100 and 200 candidates (features, predict, total).
-3. `eval.bench_scale`: the same modes at `--passages` synthetic passages (how they are made: its docstring),
+2. `bench.rerank`: reranking 100 and 200 candidates (features, predict, total).
+3. `bench.scale`: the same modes at `--passages` synthetic passages (how they are made: its docstring),
    IVF recall@100 against exact search, and memory per million passages.
-4. `eval.bench_load`: `ragsearch serve` on loopback under closed-loop concurrent clients, hybrid and ltr,
+4. `bench.load`: `ragsearch serve` on loopback under closed-loop concurrent clients, hybrid and ltr,
    at SciFact scale and at scale; errors and p95 at the achieved throughput.
 5. The schemathesis fuzz test of the API (`tests/app/test_api_fuzz.py`).
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from app.logs import configure_logging
 from app.settings import get_settings
-from eval.bench import machine
+from bench.latency import machine
 from rerank.registry import ModelRegistry
 
 
@@ -199,8 +199,8 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "`python -m eval.bench_load --index NAME --mode MODE --clients N --seconds S`: `ragsearch serve` on "
-        "loopback, a headless locust run of `eval/locustfile.py` (closed loop, no think time; locust shares the "
+        "`python -m bench.load --index NAME --mode MODE --clients N --seconds S`: `ragsearch serve` on "
+        "loopback, a headless locust run of `bench/locustfile.py` (closed loop, no think time; locust shares the "
         "machine with the server and rounds times above 100 ms to 2 significant digits).",
     ]
     fz = parts.get("fuzz")
@@ -263,16 +263,24 @@ def main(argv: list[str] | None = None) -> int:
 
     model = ModelRegistry(s.home).resolve(s.rerank.model)
     data = str(args.dataset_dir)
-    load = ["eval.bench_load", "--dataset-dir", data, "--clients", str(args.clients)]
+    load = ["bench.load", "--dataset-dir", data, "--clients", str(args.clients)]
     load += ["--seconds", str(args.load_seconds)]
     parts: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        bench = ["eval.bench", "--index", args.index, "--dataset-dir", data, "--queries", str(args.queries)]
+        bench = [
+            "bench.latency",
+            "--index",
+            args.index,
+            "--dataset-dir",
+            data,
+            "--queries",
+            str(args.queries),
+        ]
         parts["search"] = run_part("search latency", [*bench, "--ingest-docs", str(args.ingest_docs)],
                                    t / "search.json")  # fmt: skip
         for n in (100, 200):
-            rerank = ["eval.bench_rerank", "--index", args.index, "--dataset", data, "--candidates", str(n)]
+            rerank = ["bench.rerank", "--index", args.index, "--dataset", data, "--candidates", str(n)]
             parts[f"rerank_{n}"] = run_part(
                 f"rerank {n}", [*rerank, "--skip-training"], t / f"rerank{n}.json"
             )
@@ -283,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             parts[f"load_{args.index}_{mode}"] = {"index": args.index, **r}
         if args.scale_home:
             name = f"synthetic-{args.passages}"
-            scale = ["eval.bench_scale", "--home", str(args.scale_home), "--passages", str(args.passages),
+            scale = ["bench.scale", "--home", str(args.scale_home), "--passages", str(args.passages),
                      "--dataset-dir", data, "--source-index", args.index, "--queries", str(args.scale_queries)]  # fmt: skip
             parts["scale"] = run_part(
                 "scale", [*scale, "--ann", "ivf", "--ltr-model", model], t / "scale.json"
@@ -304,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
-        "command": "python -m eval.report " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench.report " + " ".join(argv if argv is not None else sys.argv[1:]),
         "settings": {
             "embedding_model": s.embedding.model,
             "tree_runtime": s.rerank.tree_runtime,

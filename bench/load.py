@@ -1,10 +1,10 @@
 """Load test of the JSON API on loopback: closed-loop clients for a bounded time, real SciFact queries.
 
-    python -m eval.bench_load [--url http://127.0.0.1:8000 | --index NAME] [--clients 4] [--seconds 30]
+    python -m bench.load [--url http://127.0.0.1:8000 | --index NAME] [--clients 4] [--seconds 30]
                               [--mode hybrid] [--json FILE]
 
 Without --url it starts `ragsearch serve` on a free loopback port for the given index, and stops it after.
-The load is a headless locust run (`eval/locustfile.py`, FastHttpUser): each of --clients users sends the
+The load is a headless locust run (`bench/locustfile.py`, FastHttpUser): each of --clients users sends the
 next query as soon as the previous answer arrives; every non-200 answer and every transport error counts
 as an error. Prints throughput and latency percentiles at that throughput; exit 1 on any error.
 """
@@ -58,7 +58,7 @@ def start_server(index: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def run_load(url: str, queries: list[str], clients: int, seconds: float, mode: str) -> dict[str, Any]:
-    """A headless locust run of `eval/locustfile.py` against `url`; its aggregate stats as a dict."""
+    """A headless locust run of `bench/locustfile.py` against `url`; its aggregate stats as a dict."""
     for q in queries[:3]:  # warm-up outside the measured window (model loads, first compilations)
         httpx.get(f"{url}/search", params={"q": q, "k": 10, "mode": mode}, timeout=120)
     with tempfile.TemporaryDirectory() as tmp:

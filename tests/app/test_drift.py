@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from app.drift import compare_windows, psi, two_proportion_p
 from app.querylog import LoggedQuery, QueryLog
-from eval.drift import compare_windows, psi, two_proportion_p
 
 
 def test_psi_by_hand() -> None:

@@ -1,0 +1,25 @@
+"""The `ragsearch` command. Each module holds one group of commands; use cases live in `app.usecases`.
+
+Exit codes: 0 success, 1 failure (a one-line `error: ...` on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from app.cli import documents, evaluation, indexes, ltr, operations, querying  # noqa: F401  (registers commands)
+from app.cli.common import cli
+from retrieval.errors import RagsearchError
+
+
+def main() -> None:
+    try:
+        cli()
+    except RagsearchError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except OSError as exc:  # disk full, permissions, missing files: what was committed before stays
+        sys.stderr.write(
+            f"error: {exc.strerror or exc} ({exc.filename or 'storage'}); nothing committed was lost\n"
+        )
+        sys.exit(1)

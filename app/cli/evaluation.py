@@ -1,0 +1,201 @@
+"""`ragsearch eval`, `eval-answers`, `demo` and `datasets get`: judged queries in, figures out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from answer.quality import answer_split, score_answers
+from app.cli.common import (
+    BackendOpt,
+    DatasetArg,
+    IndexOpt,
+    ModelOpt,
+    cli,
+    datasets_app,
+    out,
+    progress_bar,
+    progress_steps,
+    settings,
+)
+from app.cli.documents import ingest_with_progress, print_ingest_report
+from app.services import (
+    answer_search_config,
+    default_search_config,
+    make_answerer,
+    make_backend,
+    make_embedder,
+    make_engine,
+    make_llm,
+    make_registry,
+)
+from app.settings import Settings
+from app.usecases import evaluate
+from eval.data import load_split
+from eval.evaluate import EvalReport
+from eval.subsets import SUBSETS, subset_queries
+from ingest.datasets import download_dataset, local_dataset
+from retrieval.errors import InvalidInputError
+from search.config import FIRST_STAGE_MODES, MODES, SearchConfig, parse_system
+
+
+def do_eval(
+    dataset_dir: Path,
+    index_name: str,
+    split_name: str,
+    systems: list[str],
+    s: Settings,
+    runs_dir: Path | None,
+    model: str | None = None,
+    subset: str | None = None,
+) -> EvalReport:
+    base = default_search_config(s).replace(ltr_model=model)
+    configs = [parse_system(name, base) for name in systems]
+    split = load_split(dataset_dir, split_name)
+    subset_qids = subset_queries(subset, dataset_dir, split_name, split.qrels) if subset else None
+    idx = make_backend(s).open(index_name)
+    try:
+        engine = make_engine(idx, make_embedder(s), s)
+        with progress_bar("eval", None) as bar:
+            return evaluate(
+                engine,
+                split,
+                configs,
+                None if subset is None or subset_qids is None else (subset, subset_qids),
+                progress_steps(bar),
+                runs_dir,
+            )
+    finally:
+        idx.close()
+
+
+def print_eval(report: EvalReport) -> None:
+    scope = f" ({report.subset})" if report.subset else ""
+    table = Table(title=f"{report.dataset} / {report.split}{scope}: {report.n_queries} judged queries")
+    table.add_column("system")
+    for m in report.measures:
+        table.add_column(m, justify="right")
+    table.add_column(f"p vs {next(iter(report.systems))} ({report.measures[0]})", justify="right")
+    for name, r in report.systems.items():
+        table.add_row(
+            name,
+            *(f"{r.means[m]:.4f}" for m in report.measures),
+            "" if r.p_value is None else f"{r.p_value:.4f}",
+        )
+    out.print(table)
+
+
+def parse_systems(systems: str) -> list[str]:
+    names = [x.strip() for x in systems.split(",") if x.strip()]
+    if not names:
+        raise InvalidInputError("--systems is empty: name at least one of " + ", ".join(MODES))
+    return names
+
+
+@cli.command("eval")
+def eval_cmd(
+    dataset_dir: DatasetArg,
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split to evaluate on")] = "test",
+    systems: Annotated[
+        str, typer.Option(help="comma-separated systems (modes, or ltr:VERSION); the first is the baseline")
+    ] = ("bm25,dense,hybrid"),
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
+    runs: Annotated[Path | None, typer.Option(help="write TREC run files into this folder")] = None,
+    model: ModelOpt = None,
+    subset: Annotated[
+        str | None, typer.Option(help=f"evaluate only a subset of the queries: {', '.join(SUBSETS)}")
+    ] = None,
+    backend: BackendOpt = None,
+) -> None:
+    """Evaluate systems on judged queries: nDCG@10, R@100, RR@10 and a paired t-test against the first."""
+    s = settings(backend)
+    report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs, model, subset)
+    print_eval(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+@cli.command("eval-answers")
+def eval_answers(
+    dataset_dir: DatasetArg,
+    index: IndexOpt = "default",
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    limit: Annotated[int, typer.Option(min=1, help="how many judged queries to answer")] = 30,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+) -> None:
+    """Citation coverage and precision of generated answers on judged queries."""
+    s = settings()
+    judged = load_split(dataset_dir, split)
+    idx = make_backend(s).open(index)
+    try:
+        config: SearchConfig = answer_search_config(s, make_registry(s).promoted)
+        answerer = make_answerer(make_engine(idx, make_embedder(s), s), config, s, make_llm(s))
+        if answerer.llm is None:
+            raise InvalidInputError(
+                "no LLM is configured: set RAGSEARCH_LLM_BASE_URL (and _MODEL) or OPENAI_API_KEY"
+            )
+        with progress_bar("answer", min(limit, len(judged.queries))) as bar:
+            answers = answer_split(answerer, judged, limit, lambda n: bar.advance(bar.task_ids[0], n))
+    finally:
+        idx.close()
+    quality = score_answers(answers, judged)
+    table = Table(title=f"answers on {judged.dataset} / {split} ({quality.answers} queries, {quality.model})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in quality.to_dict().items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if json_path:
+        json_path.write_text(json.dumps(quality.to_dict(), indent=2) + "\n")
+
+
+@cli.command()
+def demo(
+    dataset: Annotated[str, typer.Option(help="BEIR dataset name")] = "scifact",
+    index: Annotated[str | None, typer.Option(help="index name (default: the dataset name)")] = None,
+) -> None:
+    """The quick start: get SciFact, ingest it into the embedded index, evaluate bm25, dense and hybrid."""
+    s = settings()
+    path = local_dataset(s.data_dir, dataset) or local_dataset(s.home / "datasets", dataset)
+    if path is None:
+        path = get_dataset(dataset, s)
+    name = index or dataset
+    print_ingest_report(ingest_with_progress([path], name, s), name)
+    report = do_eval(path, name, "test", list(FIRST_STAGE_MODES), s, s.home / "runs")
+    print_eval(report)
+    (s.home / "eval").mkdir(parents=True, exist_ok=True)
+    (s.home / "eval" / f"{dataset}.test.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+def get_dataset(name: str, s: Settings, dest: Path | None = None) -> Path:
+    target = dest or s.home / "datasets"
+    with progress_bar(f"download {name}", None) as bar:
+        return download_dataset(
+            name,
+            target,
+            s.datasets_url,
+            lambda done, total: bar.update(bar.task_ids[0], completed=done, total=total),
+        )
+
+
+@datasets_app.command("get")
+def datasets_get(
+    name: Annotated[str, typer.Argument(help="BEIR dataset name, e.g. scifact")],
+    dest: Annotated[
+        Path | None, typer.Option(help="folder to unpack into (default: <home>/datasets)")
+    ] = None,
+) -> None:
+    """Use the copy under RAGSEARCH_DATA_DIR if it has one; otherwise download the public BEIR archive."""
+    s = settings()
+    local = local_dataset(s.data_dir, name)
+    if local is not None and dest is None:
+        out.print(f"{name}: using the local copy at {local}")
+        return
+    path = get_dataset(name, s, dest)
+    out.print(f"{name}: ready at {path}")

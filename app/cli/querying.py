@@ -1,0 +1,136 @@
+"""`ragsearch search` and `ragsearch answer`: one configuration, one entry point, for both."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from answer.answering import Answer
+from answer.protocol import TextDelta
+from app.cli.common import BackendOpt, IndexOpt, ModelOpt, cli, err, out, settings
+from app.services import (
+    answer_search_config,
+    default_search_config,
+    make_answerer,
+    make_backend,
+    make_embedder,
+    make_engine,
+    make_llm,
+    make_registry,
+)
+from search.config import MODES, parse_mode
+
+ModeOpt = Annotated[str, typer.Option(help=f"one of {', '.join(MODES)}")]
+
+
+@cli.command()
+def search(
+    text: Annotated[str, typer.Argument(help="the query")],
+    index: IndexOpt = "default",
+    mode: ModeOpt = "hybrid",
+    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    model: ModelOpt = None,
+    backend: BackendOpt = None,
+) -> None:
+    """Search an index and print the top passages with every first-stage score (and the LTR score)."""
+    s = settings(backend)
+    config = default_search_config(s).replace(mode=parse_mode(mode), k=k, ltr_model=model)
+    idx = make_backend(s).open(index)
+    try:
+        result = make_engine(idx, make_embedder(s), s).search(text, config)
+        passages = {p.id: p for p in idx.get([h.id for h in result.hits])}
+    finally:
+        idx.close()
+    for notice in result.notices:
+        err.print(f"note: {notice}", markup=False, highlight=False)
+    if as_json:
+        hits = []
+        for rank, h in enumerate(result.hits, start=1):
+            p = passages.get(h.id)
+            hits.append(
+                {"rank": rank, **h.to_dict(), "title": p.title if p else "", "text": p.text if p else ""}
+            )
+        payload = {"query": text, "mode": result.mode, "k": k, "timings_ms": result.timings_ms,
+                   "notices": result.notices, "config": result.config.model_dump(mode="json"), "hits": hits}  # fmt: skip
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"{result.mode} results for {text!r} ({result.timings_ms['total_ms']:.1f} ms)")
+    for col in ("#", "id", "score", "bm25", "dense", "title"):
+        table.add_column(col)
+    for rank, h in enumerate(result.hits, start=1):
+        p = passages.get(h.id)
+        table.add_row(
+            str(rank),
+            h.id,
+            f"{h.score:.4f}",
+            "" if h.bm25_score is None else f"{h.bm25_score:.3f} (#{h.bm25_rank})",
+            "" if h.dense_score is None else f"{h.dense_score:.3f} (#{h.dense_rank})",
+            (p.title if p else "")[:60],
+        )
+    out.print(table)
+
+
+@cli.command()
+def answer(
+    question: Annotated[str, typer.Argument(help="the question")],
+    index: IndexOpt = "default",
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help=f"rank the sources with one of {', '.join(MODES)} (default: RAGSEARCH_ANSWER_MODE)"
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print tokens as they arrive")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the answer object as JSON")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Answer a question from the indexed passages, citing them as [n] (source n is search result n)."""
+    s = settings(backend)
+    if mode is None and model is None:
+        config = answer_search_config(s, make_registry(s).promoted)
+    else:
+        config = default_search_config(s).replace(mode=parse_mode(mode or "ltr"), ltr_model=model)
+    idx = make_backend(s).open(index)
+    try:
+        answerer = make_answerer(make_engine(idx, make_embedder(s), s), config, s, make_llm(s))
+        final: Answer | None = None
+        for event in answerer.stream(question):
+            if isinstance(event, TextDelta) and stream and not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, Answer):
+                final = event
+    finally:
+        idx.close()
+    assert final is not None
+    if as_json:
+        sys.stdout.write(json.dumps(final.to_dict(), ensure_ascii=False) + "\n")
+        return
+    if stream and final.status == "generated":
+        sys.stdout.write("\n")
+    else:
+        out.print(final.text, highlight=False, markup=False)
+    for notice in final.notices:
+        err.print(f"note: {notice}", highlight=False, markup=False)
+    if final.generation_error:
+        err.print(f"note: {final.generation_error}", highlight=False, markup=False)
+    for src in final.cited:
+        out.print(f"[{src.n}] {src.title or src.id} ({src.id})", highlight=False, markup=False)
+    if final.invalid_citations:
+        err.print(
+            f"dropped citations to passages that were not supplied: {final.invalid_citations}", markup=False
+        )
+    m = final.metrics
+    if m.ttft_ms is not None:
+        err.print(
+            f"retrieval {m.retrieval_ms:.0f} ms, first token {m.ttft_ms:.0f} ms, "
+            f"{m.tokens_per_s or 0:.1f} tokens/s, {m.prompt_tokens} prompt + {m.completion_tokens} completion tokens"
+            f" ({m.model})",
+            markup=False,
+        )
