@@ -22,7 +22,7 @@ KEY = "test-key-0123456789"
 
 
 def serve(settings_overrides: dict, home: Path) -> Iterator[str]:  # type: ignore[type-arg]
-    settings = load_settings(home=home, index="sf", **settings_overrides)
+    settings = load_settings(**{"home": home, "index": "sf", **settings_overrides})
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

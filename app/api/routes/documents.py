@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from app.api.deps import ReadAuth, RuntimeDep, WriteAuth
 from app.api.schemas import DeletedOut, DocumentsIn, ErrorResponse, IngestOut, PassageOut
 from app.services import open_or_create_index
-from ingest.pipeline import ingest_records
+from app.usecases import add_records, delete_items
 from ingest.readers import Record, read_jsonl
 from retrieval.errors import InvalidInputError
 from retrieval.types import Passage
@@ -58,7 +58,7 @@ def _ingest(
     name = index or runtime.settings.index
     if not runtime.backend.exists(name):
         open_or_create_index(runtime.backend, name, runtime.embedder, runtime.settings).close()
-    report = ingest_records(records, runtime.index(name), runtime.embedder)
+    report = add_records(runtime.index(name), runtime.embedder, records)
     failed = [str(e).replace(str(e.source), source or "request", 1) for e in report.failed]
     if report.failed and not (report.added or report.updated or report.unchanged):
         raise InvalidInputError("no valid record: " + "; ".join(failed[:5]))
@@ -80,12 +80,12 @@ def get_document(
 
 
 @router.delete("/documents/{item_id}", response_model=DeletedOut, dependencies=[WriteAuth], responses=ERRORS,
-               summary="Delete a passage by id, or every passage of a document id")  # fmt: skip
+               summary="Delete every passage of a document id, or one passage by id")  # fmt: skip
 def delete_document(
     item_id: str, runtime: RuntimeDep, index: Annotated[str | None, Query(max_length=64)] = None
 ) -> DeletedOut:
     idx = runtime.index(index)
-    deleted = idx.delete([item_id]) or idx.delete_documents([item_id])
+    deleted = delete_items(idx, runtime.settings, item_id)
     if not deleted:
         raise HTTPException(404, f"no passage or document {item_id!r} in index {idx.name!r}")
     return DeletedOut(id=item_id, deleted=deleted)
