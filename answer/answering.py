@@ -182,7 +182,7 @@ class Answerer:
             packed_passages, messages = packed.passages, packed.messages
             estimated_prompt = packed.estimated_tokens
         sources = [
-            SourcePassage(n, p.id, p.document_id, p.title, snippet(p.text, s.snippet_chars), scores[p.id])
+            SourcePassage(n, p.id, p.doc_id, p.title, snippet(p.text, s.snippet_chars), scores[p.id])
             for n, p in enumerate(packed_passages, start=1)
         ]
         yield AnswerStart(sources)

@@ -1,1 +1,1 @@
-"""How people use ragsearch: settings, wiring, the CLI (and later the JSON API and the UI)."""
+"""How people use ragsearch: settings, wiring, use cases, and the front doors (CLI, JSON API, UI)."""

@@ -1,4 +1,4 @@
-"""A durable log of served searches and answers (no query text beyond its length), for drift monitoring."""
+"""A durable log of served searches (no query text beyond its length), for drift monitoring."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from app.services import (
     make_reranker,
 )
 from app.settings import Settings
-from rerank.ltr import LtrReranker
+from rerank.protocol import Reranker
 from rerank.registry import ModelRegistry
 from retrieval.embedding import Embedder
 from retrieval.index import IndexBackend, SearchIndex
@@ -40,7 +40,7 @@ class Runtime:
         self.querylog = QueryLog(settings.home / "querylog.sqlite")
         self.llm = make_llm(settings)
         self.registry: ModelRegistry = make_registry(settings)
-        self._rerankers: dict[tuple[str, str], LtrReranker] = {}
+        self._rerankers: dict[tuple[str, str], Reranker] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -74,7 +74,7 @@ class Runtime:
     def default_config(self) -> SearchConfig:
         return default_search_config(self.settings)
 
-    def reranker(self, name: str | None = None, version: str | None = None) -> LtrReranker | None:
+    def reranker(self, name: str | None = None, version: str | None = None) -> Reranker | None:
         """The LTR reranker for `version` (default: the promoted model), or None when there is none."""
         version = version or self.settings.rerank.model or self.registry.promoted
         if version is None:

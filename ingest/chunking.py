@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from retrieval.embedding import Embedder, TokenizingEmbedder
+
 Span = tuple[int, int]
 
 WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -52,6 +54,10 @@ class HFTokenizer:
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 
+    def special_tokens(self) -> int:
+        """How many special tokens the model adds around one sequence."""
+        return int(self._tok.num_special_tokens_to_add(False))
+
 
 class RegexTokenizer:
     """Words and punctuation marks as tokens: for embedders that do not expose a tokenizer."""
@@ -62,16 +68,15 @@ class RegexTokenizer:
         return [m.span() for m in WORD_RE.finditer(text)]
 
 
-def tokenizer_for(embedder: object) -> tuple[Tokenizer, int]:
+def tokenizer_for(embedder: Embedder) -> tuple[Tokenizer, int]:
     """The embedder's tokenizer and how many text tokens one passage may hold (specials and the
     document prefix already taken off); a word tokenizer and 256 for embedders without one."""
-    get = getattr(embedder, "hf_tokenizer", None)
-    if get is None:
+    if not isinstance(embedder, TokenizingEmbedder):
         return RegexTokenizer(), 256
-    backend, max_seq_length = get()
-    tok = HFTokenizer(backend, str(getattr(embedder, "name", "model")))
-    prefix = str(getattr(embedder, "document_prefix", "") or "")
-    reserved = tok._tok.num_special_tokens_to_add(False) + (tok.count(prefix) if prefix else 0)
+    backend, max_seq_length = embedder.hf_tokenizer()
+    tok = HFTokenizer(backend, embedder.name)
+    prefix = embedder.document_prefix or ""
+    reserved = tok.special_tokens() + (tok.count(prefix) if prefix else 0)
     return tok, max(16, int(max_seq_length) - reserved)
 
 

@@ -144,7 +144,7 @@ class _Run:
                     self.fail(f, f"cannot read: {exc.strerror or exc}")
                     self.tick(files=1, size=f.size)
             self.manifest.register((f.doc_id, f.root, f.path) for f, _ in hashed)
-            markers = {p.document_id: p for p in self.index.get([passage_id(f.doc_id, 0) for f, _ in hashed])}
+            markers = {p.doc_id: p for p in self.index.get([passage_id(f.doc_id, 0) for f, _ in hashed])}
             for f, h in hashed:
                 marker = markers.get(f.doc_id)
                 if is_complete(marker, h):
@@ -283,7 +283,7 @@ def record_doc_ids(path: Path) -> list[str]:
     with open(path, "rb") as f:
         for raw in f:
             try:
-                ids[parse_record(json.loads(raw)).document_id] = None
+                ids[parse_record(json.loads(raw)).doc_id] = None
             except (ValueError, UnicodeDecodeError):
                 continue
     return list(ids)

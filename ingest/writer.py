@@ -137,8 +137,8 @@ class DocumentWriter:
             return
         self.index.upsert(passages)
         for ep in passages:
-            if ep.passage.id == self._docs[ep.passage.document_id].ids[-1]:
-                doc = self._docs.pop(ep.passage.document_id)
+            if ep.passage.id == self._docs[ep.passage.doc_id].ids[-1]:
+                doc = self._docs.pop(ep.passage.doc_id)
                 if doc.existed:
                     self.stats.updated += 1
                 else:
@@ -149,7 +149,7 @@ class DocumentWriter:
         report = self.on_progress
         if report is None:
             return None
-        shares = [self._docs[p.document_id].share for p in todo]
+        shares = [self._docs[p.doc_id].share for p in todo]
         done = 0
 
         def progress(n: int) -> None:
@@ -163,7 +163,7 @@ class DocumentWriter:
         """Keep the vectors of stored passages whose embedded text recurs in the new version (wherever
         it moved), then delete everything stored under these documents."""
         candidates = list(dict.fromkeys(pid for d in docs for pid in (*d.ids, *d.old_ids)))
-        stored_id = {(p.document_id, passage_text(p.title, p.text)): p.id for p in self.index.get(candidates)}
+        stored_id = {(p.doc_id, passage_text(p.title, p.text)): p.id for p in self.index.get(candidates)}
         wanted = {
             pid: stored_id[(d.doc_id, d.texts[pid])]
             for d in docs
@@ -180,7 +180,7 @@ class DocumentWriter:
     def _flush(self, n: int) -> None:
         items, self._queue = self._queue[:n], self._queue[n:]
         t0 = time.perf_counter()
-        docs = list({self._docs[p.document_id].doc_id: self._docs[p.document_id] for p in items}.values())
+        docs = list({self._docs[p.doc_id].doc_id: self._docs[p.doc_id] for p in items}.values())
         fresh = [d for d in docs if not d.cleared]
         if fresh:
             self._clear(fresh)
@@ -188,7 +188,7 @@ class DocumentWriter:
         todo: list[Passage] = []
         kept_share = 0.0
         for p in items:
-            doc = self._docs[p.document_id]
+            doc = self._docs[p.doc_id]
             v = doc.reuse.pop(p.id, None)
             if v is None:
                 todo.append(p)
@@ -202,10 +202,10 @@ class DocumentWriter:
             )
             vectors.update(zip([p.id for p in todo], embedded, strict=True))
         t2 = time.perf_counter()
-        markers = {p.id for p in items if p.id == self._docs[p.document_id].ids[-1]}
+        markers = {p.id for p in items if p.id == self._docs[p.doc_id].ids[-1]}
 
         def with_vector(p: Passage) -> EmbeddedPassage:
-            return EmbeddedPassage(p, vectors[p.id], self._docs[p.document_id].hashes[p.id])
+            return EmbeddedPassage(p, vectors[p.id], self._docs[p.doc_id].hashes[p.id])
 
         # Markers of documents fully written by earlier calls go out with this call's other passages; this
         # batch's markers wait for the next call, so a marker never shares a write with its own document.

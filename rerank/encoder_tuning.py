@@ -115,8 +115,8 @@ def corpus_texts(dataset_dir: Path, doc_ids: set[str]) -> dict[str, str]:
     """What the encoder sees for each wanted document of a BEIR corpus: title and text (as `passage_text`)."""
     out: dict[str, str] = {}
     for rec in read_source(dataset_dir):
-        if isinstance(rec, Passage) and rec.document_id in doc_ids and rec.document_id not in out:
-            out[rec.document_id] = passage_text(rec.title, rec.text)
+        if isinstance(rec, Passage) and rec.doc_id in doc_ids and rec.doc_id not in out:
+            out[rec.doc_id] = passage_text(rec.title, rec.text)
     return out
 
 

@@ -32,7 +32,7 @@ class TermStatistics(Protocol):
 
 @runtime_checkable
 class TokenStreams(Protocol):
-    """An index that stored each passage's analyzed tokens (hashed with `rerank.features.token_hash`)."""
+    """An index that stored each passage's analyzed tokens (hashed with `retrieval.analysis.token_hash`)."""
 
     def token_streams(self, ids: Sequence[str]) -> dict[str, tuple[Ints, Ints]]:
         """{passage id: (title token hashes, text token hashes)} for the ids it holds streams of."""

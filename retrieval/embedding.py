@@ -56,6 +56,18 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str], batch_size: int | None = None) -> NDArray[np.float32]: ...
 
 
+@runtime_checkable
+class TokenizingEmbedder(Embedder, Protocol):
+    """An embedder that exposes its own tokenizer, so passages can be cut to what the model reads."""
+
+    @property
+    def document_prefix(self) -> str: ...
+
+    def hf_tokenizer(self) -> tuple[Any, int]:
+        """The model's fast tokenizer backend (a `tokenizers.Tokenizer`) and its max sequence length."""
+        ...
+
+
 def passage_text(title: str, text: str) -> str:
     """What a document vector is computed from: title and text joined, as BEIR does."""
     return f"{title} {text}".strip() if title else text

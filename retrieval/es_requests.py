@@ -198,7 +198,7 @@ def unit_vector(vector: Vector, dim: int) -> list[float]:
 def source_of(ep: EmbeddedPassage, dim: int) -> dict[str, Any]:
     p = ep.passage
     return {
-        "doc_id": p.document_id,
+        "doc_id": p.doc_id,
         "title": p.title,
         "text": p.text,
         "hash": ep.content_hash,

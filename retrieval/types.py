@@ -69,7 +69,7 @@ class FieldBoosts:
 
 @dataclass(frozen=True, slots=True)
 class Passage:
-    """A unit of retrieval. `doc_id` names the document it was cut from (equal to `id` when uncut)."""
+    """A unit of retrieval. `doc_id` names the document it was cut from (`id` when none is given)."""
 
     id: str
     title: str
@@ -77,14 +77,19 @@ class Passage:
     doc_id: str = ""
     metadata: Metadata = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.doc_id:
+            object.__setattr__(self, "doc_id", self.id)
+
     @property
     def document_id(self) -> str:
-        return self.doc_id or self.id
+        """Same as `doc_id` (kept until the embedded backend's modules stop using it)."""
+        return self.doc_id
 
     def content_hash(self) -> str:
         """Hash of everything stored for the passage except its vector: equal hash, nothing to re-embed."""
         payload = json.dumps(
-            [self.id, self.document_id, self.title, self.text, self.metadata],
+            [self.id, self.doc_id, self.title, self.text, self.metadata],
             sort_keys=True,
             ensure_ascii=False,
         )

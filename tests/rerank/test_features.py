@@ -196,7 +196,7 @@ class WithoutTokenStreams:
 
 
 def test_backends_without_token_streams_get_the_same_features(index: EmbeddedIndex) -> None:
-    cands = [Candidate(p.id, p.document_id, fused_score=0.1 * i) for i, p in enumerate(DOCS)]
+    cands = [Candidate(p.id, p.doc_id, fused_score=0.1 * i) for i, p in enumerate(DOCS)]
     qvec = EMB.embed_queries([QUERY])[0]
     stored = FeatureLogger(index).features(QUERY, cands, qvec)
     analyzed = FeatureLogger(WithoutTokenStreams(index)).features(QUERY, cands, qvec)  # type: ignore[arg-type]

@@ -76,7 +76,7 @@ def get_document(
     if not found:
         raise HTTPException(404, f"no passage {passage_id!r} in index {index or runtime.settings.index!r}")
     p = found[0]
-    return PassageOut(id=p.id, doc_id=p.document_id, title=p.title, text=p.text, metadata=p.metadata)
+    return PassageOut(id=p.id, doc_id=p.doc_id, title=p.title, text=p.text, metadata=p.metadata)
 
 
 @router.delete("/documents/{item_id}", response_model=DeletedOut, dependencies=[WriteAuth], responses=ERRORS,

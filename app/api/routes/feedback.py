@@ -17,6 +17,6 @@ def feedback(body: FeedbackIn, runtime: RuntimeDep) -> FeedbackOut:
     if not found:
         raise HTTPException(404, f"no passage {body.passage_id!r} to give feedback on")
     row = runtime.feedback.add(
-        body.query, body.passage_id, found[0].document_id, body.kind, body.rank, body.target
+        body.query, body.passage_id, found[0].doc_id, body.kind, body.rank, body.target
     )
     return FeedbackOut(id=row)
