@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+import numpy as np
 
 from answer.answering import Answerer, RankedHits
 from answer.answering import AnswerSettings as AnswerConfig
@@ -20,7 +23,7 @@ from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.errors import RagsearchError
 from retrieval.es_client import EsConnection
 from retrieval.index import IndexBackend, SearchIndex
-from retrieval.types import IndexSpec
+from retrieval.types import Candidate, IndexSpec
 from search.config import SearchConfig, build_config, parse_mode
 from search.engine import RerankerSource, SearchEngine
 
@@ -164,8 +167,9 @@ def make_answerer(
     def search(question: str) -> RankedHits:
         result = engine.search(question, ranking)
         rerank_ms = result.timings_ms.get("rerank_ms", 0.0)
+        hits = with_dense_scores(engine, question, result.hits)
         return RankedHits(
-            result.hits, result.timings_ms["total_ms"] - rerank_ms, rerank_ms, result.mode, result.notices
+            hits, result.timings_ms["total_ms"] - rerank_ms, rerank_ms, result.mode, result.notices
         )
 
     answer_settings = AnswerConfig(
@@ -176,6 +180,21 @@ def make_answerer(
         min_dense_score=a.min_dense_score,
     )
     return Answerer(search, engine.index.get, llm, answer_settings)
+
+
+def with_dense_scores(engine: SearchEngine, question: str, hits: list[Candidate]) -> list[Candidate]:
+    """`hits` in the same order, each with its cosine to the question: the answer's relevance gate reads it,
+    and a bm25 ranking has none of its own."""
+    missing = [h.id for h in hits if h.dense_score is None]
+    if not missing:
+        return hits
+    vectors = engine.index.vectors(missing)
+    query = np.asarray(engine.encode([question])[0], dtype=np.float32)
+    cosines = {pid: float(np.dot(np.asarray(v, dtype=np.float32), query)) for pid, v in vectors.items()}
+    return [
+        h if h.dense_score is not None else dataclasses.replace(h, dense_score=cosines.get(h.id))
+        for h in hits
+    ]
 
 
 def make_registry(settings: Settings) -> ModelRegistry:

@@ -93,6 +93,7 @@ def search_page() -> None:
             "status": r.status_code,
             "body": r.json(),
             "answer": want_answer,
+            "mode": mode,
         }
     last = st.session_state.get("last")
     if not last:
@@ -102,13 +103,14 @@ def search_page() -> None:
         return
     body = last["body"]
     if last["answer"]:
-        answer_block(last["query"])
+        answer_block(last["query"], last["mode"])
     st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({body['mode']})")
     for hit in body["hits"]:
         result_block(last["query"], hit, show_scores)
 
 
-def answer_block(query: str) -> None:
+def answer_block(query: str, mode: str) -> None:
+    """The answer, built from the same search configuration as the results below it: source [n] is result n."""
     box = st.container(border=True)
     box.subheader("Answer")
     placeholder = box.empty()
@@ -116,7 +118,7 @@ def answer_block(query: str) -> None:
     text = ""
     final: dict[str, Any] | None = None
     with api() as c:
-        for event, data in sse_events(c, {"question": query, "stream": True}):
+        for event, data in sse_events(c, {"question": query, "stream": True, "mode": mode}):
             if event == "sources":
                 sources = data
             elif event == "token":

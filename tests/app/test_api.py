@@ -275,3 +275,13 @@ def test_write_endpoints_disabled_without_a_configured_key(home: Path) -> None:
         assert r.status_code == 403 and "RAGSEARCH_API_API_KEY" in r.json()["error"]["message"]
         r = httpx.get(f"{url}/search", params={"q": "vitamin"})
         assert r.status_code == 200 and json.loads(r.text)["hits"]
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "ltr"])
+def test_answer_sources_are_the_results_of_the_same_configuration(api: httpx.Client, mode: str) -> None:
+    q = "ALDH1 expression in breast cancer"
+    hits = api.get("/search", params={"q": q, "k": 5, "mode": mode}).json()["hits"]
+    answer = api.post("/answer", json={"question": q, "mode": mode}).json()
+    sources = sorted(answer["cited"] + answer["uncited"], key=lambda s: s["n"])
+    assert answer["mode"] == mode and answer["status"] == "extractive" and len(sources) == 5
+    assert [s["id"] for s in sources] == [h["id"] for h in hits]  # source [n] is result n

@@ -90,3 +90,41 @@ def test_search_results_feedback_and_no_injection(ui_url: str, ui_home: Path) ->
     assert dialogs == []
     rows = FeedbackStore(ui_home / "feedback.sqlite").rows()
     assert rows and rows[-1].kind == "up" and rows[-1].query == "vitamin D deficiency" and rows[-1].rank == 1
+
+
+def test_answer_sources_match_the_results_of_the_selected_mode(
+    ui_url: str, scifact_index, real_embedder
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect, sync_playwright
+
+    from search.config import Mode, SearchConfig
+    from search.engine import SearchEngine
+
+    engine = SearchEngine(scifact_index, real_embedder)
+
+    def top5(q: str, mode: Mode) -> list[str]:
+        return [h.id for h in engine.search(q, SearchConfig(mode=mode, k=5)).hits]
+
+    # a query whose bm25 and hybrid top 5 differ at some rank n, so an answer ranked by another mode than
+    # the results beside it would show another passage as source [n]
+    queries = ["smoking and lung cancer risk", "obesity and insulin resistance", "aspirin and heart attacks",
+               "stem cells in tissue repair", "antibiotic resistance in bacteria", "ALDH1 expression in breast cancer"]  # fmt: skip
+    q = next(q for q in queries if top5(q, Mode.BM25) != top5(q, Mode.HYBRID))
+    bm25, hybrid = top5(q, Mode.BM25), top5(q, Mode.HYBRID)
+    n = next(i for i in range(5) if bm25[i] != hybrid[i]) + 1
+    title = scifact_index.get([bm25[n - 1]])[0].title
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1600})
+        page.goto(ui_url)
+        box = page.get_by_placeholder("Ask or search the documents")
+        box.wait_for(timeout=60_000)
+        box.fill(q)
+        page.get_by_text("bm25", exact=True).click()
+        page.get_by_text("Answer", exact=True).click()
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(f"{n}. {title}", exact=True)).to_be_visible()
+        source_n = page.locator("p", has_text=f"[{n}]").filter(has_text=title)
+        expect(source_n.first).to_be_visible(timeout=30_000)
+        browser.close()
