@@ -17,11 +17,12 @@ import tantivy
 from numpy.typing import NDArray
 
 from retrieval.analysis import build_analyzer, token_hashes
+from retrieval.embedded import maintenance
 from retrieval.embedded.bm25 import Bm25
 from retrieval.embedded.lock import WriteLock
 from retrieval.embedded.store import FIRST_VECTOR_FILE, Store
 from retrieval.embedded.vectors import Vectors
-from retrieval.embedding import Embedder, check_compatible, passage_text
+from retrieval.embedding import Embedder, check_compatible
 from retrieval.errors import IndexCorruptError, InvalidInputError, RagsearchError
 from retrieval.index import Filters, IndexCheck, RepairReport, check_filters, check_metadata
 from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
@@ -253,17 +254,6 @@ class EmbeddedIndex:
 
         return blob(title), blob(text)
 
-    def _fill_token_streams(self) -> None:
-        """Store the token streams of passages written before the index kept them (a one-time upgrade)."""
-        with self._lock:
-            missing = self._store.missing_tokens()
-            if missing or not self._store.has_tokens():
-                log.info("index.token_streams.backfill", index=self._name, passages=len(missing))
-                self._store.put_tokens(
-                    [(pid, *self._token_blobs(title, text)) for pid, title, text in missing]
-                )
-                self._generation = self._store.generation_seen
-
     def _recover(self) -> None:
         """On open: finish what a writer that stopped left (change log, token streams), if no one else
         is writing now; otherwise the writer does it. Never touches files without the write lock."""
@@ -272,7 +262,7 @@ class EmbeddedIndex:
         if not todo:
             return
         with contextlib.suppress(RagsearchError), self._writing(timeout_s=0):
-            self._fill_token_streams()
+            maintenance.fill_token_streams(self)
 
     def compact(self) -> int:
         """Write the live vectors into the next generation's file, switch to it in one transaction and
@@ -300,76 +290,18 @@ class EmbeddedIndex:
         for stale in self._vectors.stale_files():
             stale.unlink(missing_ok=True)
 
-    # ---- check and repair -------------------------------------------------------------------
+    # ---- check and repair (retrieval/embedded/maintenance.py) ---------------------------------
     def check(self) -> IndexCheck:
         """Compare every part with the store, under the write lock (so no write is half done); changes
         nothing."""
         with self._writer, self._write_lock.hold():
-            return self._check()
-
-    def _check(self) -> IndexCheck:
-        with self._lock:
-            replaced = self._store.replaced()
-            self._refresh()
-            problems = ([replaced] if replaced else []) + self._bm25_problems + self._vector_problems
-            if self._pending:
-                problems.append(f"{self._pending} change-log entries were not applied to the BM25 index")
-            file = self._vectors.vector_file
-            return IndexCheck(
-                consistent=not problems,
-                problems=problems,
-                passages=len(self._vectors.slot_of),
-                bm25_docs=0 if self._bm25.missing else self._bm25.num_docs(),
-                vector_rows_needed=self._vectors.needed,
-                vector_rows_present=file.file_rows(),
-                pending_changes=self._pending,
-                dead_vector_rows=max(0, self._vectors.dead_rows()),
-                generation=self._generation,
-            )
+            return maintenance.check(self)
 
     def repair(self, embedder: Embedder) -> RepairReport:
-        """Under the write lock: write back a deleted store from this process's open copy, apply pending
-        changes, rebuild BM25 from the store when it disagrees, re-embed passages whose vectors are missing
-        (into the next generation's file, with the others copied), fill missing token streams."""
+        """Make every part agree with the store again; see `maintenance.repair`."""
         check_compatible(self._spec, embedder, self._name)
         with self._writer, self._write_lock.hold():
-            restored = False
-            with self._lock:
-                if (why := self._store.replaced()) is not None:
-                    if self._store.path.exists():
-                        raise IndexCorruptError(
-                            f"index {self._name!r}: {why}; reopen the index to use the new file, or move it "
-                            "away and repair again to write this process's copy back"
-                        )
-                    self._store.restore()
-                    restored = True
-                self._refresh()
-            applied = 0 if self._bm25.missing else self._apply_changes()
-            with self._lock:
-                self._find_problems()
-                rebuild = bool(self._bm25_problems) or self._bm25.missing
-                docs = list(self._store.documents()) if rebuild else []
-                pending = self._store.pending()
-            if rebuild:
-                self._bm25.apply([], docs, rebuild=True)
-                with self._lock:
-                    if pending:
-                        self._store.clear_changes(pending[-1][0])
-                    else:
-                        with self._store.write():
-                            pass  # a committing write: readers elsewhere reload tantivy
-                    self._generation = self._store.generation_seen
-            present = self._vectors.vector_file.file_rows()
-            lost = [pid for pid, slot in self._vectors.slot_of.items() if slot >= present]
-            if lost:
-                texts = {pid: passage_text(t, x) for pid, _d, t, x, _m in self._store.documents(lost)}
-                vecs = normalize_rows(embedder.embed_documents([texts[p] for p in lost]))
-                self._switch_generation(dict(zip(lost, vecs, strict=True)))
-            self._fill_token_streams()
-            return RepairReport(
-                bm25_rebuilt=rebuild, reembedded=len(lost), changes_applied=applied, store_restored=restored,
-                after=self._check(),
-            )  # fmt: skip
+            return maintenance.repair(self, embedder)
 
     # ---- reads ------------------------------------------------------------------------------
     def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
@@ -451,24 +383,7 @@ class EmbeddedIndex:
 
     def describe(self) -> dict[str, Any]:
         self._fresh()
-        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
-        with self._lock:
-            return {
-                "name": self._name,
-                "backend": "embedded",
-                "path": str(self.path),
-                "passages": len(self._vectors.slot_of),
-                "documents": len(set(self._vectors.doc_of.values())),
-                "embedding_model": self._spec.embedding_model,
-                "dim": self._spec.dim,
-                "analyzer": self._spec.analyzer.to_dict(),
-                "vector_rows": self._vectors.vector_file.file_rows(),
-                "dead_vector_rows": max(0, self._vectors.dead_rows()),
-                "generation": self._generation,
-                "problems": self._bm25_problems + self._vector_problems,
-                "created_at": self._store.get_meta("created_at"),
-                "bytes_on_disk": size,
-            }
+        return maintenance.describe(self)
 
     def close(self) -> None:
         with contextlib.suppress(RagsearchError, OSError), self._writer, self._write_lock.hold(timeout_s=0):

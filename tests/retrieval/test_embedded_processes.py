@@ -224,7 +224,7 @@ def test_lost_vector_file_is_detected_and_reembedded(tmp_path: Path) -> None:
         check = idx.check()
         assert not check.consistent
         assert (check.vector_rows_needed, check.vector_rows_present) == (5, 0)
-        with pytest.raises(IndexCorruptError, match="vectors-0.f32 is missing"):
+        with pytest.raises(IndexCorruptError, match=r"vectors-0\.f32 is missing"):
             idx.vector_search(EMB.embed_queries(["coffee"])[0], 5)
         assert [h.id for h in idx.bm25_search("espresso", 1)] == ["p4"]
         report = idx.repair(EMB)
