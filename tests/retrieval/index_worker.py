@@ -46,11 +46,15 @@ def audit(index: EmbeddedIndex, embedder: Embedder, ps: list[Passage], bm25_k: i
     return failures
 
 
-def search_loop(index: EmbeddedIndex, embedder: Embedder, texts: list[str], seconds: float) -> dict[str, Any]:
-    """Search bm25 and dense until `seconds` pass; returns how many searches ran and any errors."""
+def search_loop(
+    index: EmbeddedIndex, embedder: Embedder, texts: list[str], seconds: float, until: str | None
+) -> dict[str, Any]:
+    """Search bm25 and dense until the file `until` exists (or `seconds` pass); answers "searching" once
+    started, then how many searches ran, any errors, and the count seen at the end."""
     q = embedder.embed_queries(texts)
+    print("@@ " + json.dumps({"ok": "searching"}), flush=True)
     done, errors, deadline = 0, [], time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (until and Path(until).exists()):
         i = done % len(texts)
         try:
             index.bm25_search(texts[i], 10)
@@ -78,7 +82,7 @@ def run(index: EmbeddedIndex, embedder: Embedder, cmd: dict[str, Any]) -> Any:
     if op == "audit":
         return audit(index, embedder, passages(cmd["passages"]), cmd.get("bm25_k", 3))
     if op == "search_loop":
-        return search_loop(index, embedder, cmd["texts"], cmd["seconds"])
+        return search_loop(index, embedder, cmd["texts"], cmd["seconds"], cmd.get("until"))
     if op == "compact":
         return index.compact()
     if op == "check":

@@ -7,17 +7,22 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from ingest.pipeline import ingest_records
+from ingest.readers import read_source
 from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from retrieval.embedding import SentenceTransformerEmbedder, passage_text
 from retrieval.errors import IndexCorruptError, IndexLockedError
-from retrieval.types import Passage
+from retrieval.types import EmbeddedPassage, IndexSpec, Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,12 +75,12 @@ class Worker:
         self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
         self.proc.stdin.flush()
 
-    def ask(self, op: str, **kw: Any) -> dict[str, Any]:
+    def ask(self, op: str, timeout: float = 120, **kw: Any) -> dict[str, Any]:
         self.send(op, **kw)
-        return self.read()
+        return self.read(timeout)
 
-    def call(self, op: str, **kw: Any) -> Any:
-        answer = self.ask(op, **kw)
+    def call(self, op: str, timeout: float = 120, **kw: Any) -> Any:
+        answer = self.ask(op, timeout, **kw)
         assert "ok" in answer, answer
         return answer["ok"]
 
@@ -195,8 +200,6 @@ def test_writer_killed_between_append_and_commit(tmp_path: Path) -> None:
 
 
 def test_lost_bm25_folder_is_detected_and_rebuilt(tmp_path: Path) -> None:
-    import shutil
-
     create(tmp_path)
     shutil.rmtree(tmp_path / "indexes" / "kb" / "bm25")
     with EmbeddedBackend(tmp_path).open("kb") as idx:
@@ -249,3 +252,97 @@ def test_store_deleted_while_serving_is_refused_then_written_back(tmp_path: Path
     with EmbeddedBackend(tmp_path).open("kb") as idx:
         assert idx.check().consistent
         assert audit(idx, [*DOCS, *made(0, 1)]) == []
+
+
+# ---- the real model on a SciFact slice ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def scifact_home(
+    scifact_slice: Path, real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[Passage]]:
+    """An embedded index `kb` of the SciFact slice (real all-MiniLM-L6-v2 vectors), built once; tests copy it."""
+    records = [r for r in read_source(scifact_slice) if isinstance(r, Passage)]
+    home = tmp_path_factory.mktemp("scifact-home")
+    with EmbeddedBackend(home).create("kb", IndexSpec(real_embedder.name, real_embedder.dim)) as idx:
+        ingest_records(records, idx, real_embedder)
+    return home, records
+
+
+def copied(scifact_home: tuple[Path, list[Passage]], tmp_path: Path) -> tuple[Path, list[Passage]]:
+    shutil.copytree(scifact_home[0], tmp_path / "home")
+    return tmp_path / "home", scifact_home[1]
+
+
+def real_audit(index: EmbeddedIndex, embedder: SentenceTransformerEmbedder, ps: list[Passage]) -> list[str]:
+    out = []
+    texts = [passage_text(p.title, p.text) for p in ps]
+    for p, text, q in zip(ps, texts, embedder.embed_queries(texts), strict=True):
+        if [h.id for h in index.vector_search(q, 1)] != [p.id]:
+            out.append(f"{p.id} dense")
+        if p.id not in [h.id for h in index.bm25_search(text, 3)]:
+            out.append(f"{p.id} bm25")
+    return out
+
+
+@pytest.mark.slow
+def test_scifact_one_process_writes_while_another_searches(
+    scifact_home: tuple[Path, list[Passage]],
+    shared_data: Path,
+    real_embedder: SentenceTransformerEmbedder,
+    tmp_path: Path,
+) -> None:
+    home, ps = copied(scifact_home, tmp_path)
+    have = {p.id for p in ps}
+    extra = [r for r in read_source(shared_data / "scifact") if isinstance(r, Passage) and r.id not in have][
+        :40
+    ]
+    gone = [p.id for p in ps[:20]]
+    stop = tmp_path / "stop"
+    with Worker(home, "--real") as reader:
+        reader.send(
+            "search_loop",
+            texts=[passage_text(p.title, p.text) for p in ps[:60]],
+            seconds=300,
+            until=str(stop),
+        )
+        assert reader.read()["ok"] == "searching"
+        with EmbeddedBackend(home).open("kb") as writer:
+            for i in range(0, len(extra), 10):
+                part = extra[i : i + 10]
+                vecs = real_embedder.embed_documents([passage_text(p.title, p.text) for p in part])
+                writer.upsert(
+                    [EmbeddedPassage(p, v, p.content_hash()) for p, v in zip(part, vecs, strict=True)]
+                )
+                assert writer.delete(gone[i // 2 : i // 2 + 5]) == 5
+        stop.touch()
+        loop = reader.read(timeout=300)["ok"]
+        assert loop["errors"] == [] and loop["searches"] > 10
+        expected = [p for p in ps if p.id not in set(gone)] + extra
+        assert reader.call("count") == len(expected)
+        assert reader.call("audit", passages=rows(expected), bm25_k=3, timeout=600) == []
+        assert reader.call("check")["consistent"]
+    with EmbeddedBackend(home).open("kb") as idx:
+        assert idx.check().consistent
+
+
+@pytest.mark.slow
+def test_scifact_lost_bm25_and_vectors_are_repaired_with_the_real_model(
+    scifact_home: tuple[Path, list[Passage]], real_embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    home, ps = copied(scifact_home, tmp_path)
+    ids = [p.id for p in ps]
+    with EmbeddedBackend(home).open("kb") as idx:
+        before = idx.vectors(ids)
+    shutil.rmtree(home / "indexes" / "kb" / "bm25")
+    (home / "indexes" / "kb" / "vectors-0.f32").unlink()
+    with EmbeddedBackend(home).open("kb") as idx:
+        check = idx.check()
+        assert not check.consistent and len(check.problems) == 2
+        with pytest.raises(IndexCorruptError, match="BM25"):
+            idx.bm25_search("cancer", 5)
+        with pytest.raises(IndexCorruptError, match="vector file"):
+            idx.vector_search(real_embedder.embed_queries(["cancer"])[0], 5)
+        report = idx.repair(real_embedder)
+        assert report.bm25_rebuilt and report.reembedded == len(ps) and report.after.consistent
+        after = idx.vectors(ids)
+        assert max(float(np.abs(after[i] - before[i]).max()) for i in ids) < 1e-4  # the text ingest embeds
+        assert real_audit(idx, real_embedder, ps) == []
