@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 import tantivy
 from numpy.typing import NDArray
 
@@ -27,8 +26,6 @@ from retrieval.errors import IndexCorruptError, InvalidInputError, RagsearchErro
 from retrieval.index import Filters, IndexCheck, RepairReport, check_filters, check_metadata
 from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
 from retrieval.vector_file import VectorFile, normalize_rows
-
-log = structlog.get_logger(__name__)
 
 REFRESH_TRIES = 5
 
@@ -143,7 +140,7 @@ class EmbeddedIndex:
 
     # ---- writes -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _writing(self, timeout_s: float | None = None, catch_up: bool = True) -> Iterator[None]:
+    def _writing(self, timeout_s: float | None = None) -> Iterator[None]:
         """Hold the write lock (bounded wait), then catch up with what other processes committed: slots,
         vector file, tantivy, and any change log left by a writer that stopped."""
         with self._writer, self._write_lock.hold(timeout_s):
@@ -153,9 +150,9 @@ class EmbeddedIndex:
                     self._refresh()
                 else:  # nothing committed elsewhere; files may still have been lost
                     self._bm25.reload()
-                    self._pending = len(self._store.pending())
+                    self._pending = self._store.pending_count()
                     self._find_problems()
-            if catch_up and not self._bm25_problems and not self._vector_problems:
+            if not self._bm25_problems and not self._vector_problems:
                 self._apply_changes()
                 for stale in self._vectors.stale_files():
                     stale.unlink(missing_ok=True)

@@ -183,7 +183,7 @@ class Store:
                 (int(s), str(i), str(d))
                 for s, i, d in self.db.execute("SELECT slot, id, doc_id FROM passages")
             ]
-            pending = int(self.db.execute("SELECT count(*) FROM changes").fetchone()[0])
+            pending = self.pending_count()
         finally:
             self.db.execute("COMMIT")
         return Snapshot(generation, vector_file, rows, pending)
@@ -217,6 +217,9 @@ class Store:
 
     def pending(self) -> list[tuple[int, str]]:
         return [(int(s), str(i)) for s, i in self.db.execute("SELECT seq, id FROM changes ORDER BY seq")]
+
+    def pending_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM changes").fetchone()[0])
 
     def clear_changes(self, max_seq: int) -> None:
         with self.write() as db:

@@ -100,6 +100,12 @@ def run(index: EmbeddedIndex, embedder: Embedder, cmd: dict[str, Any]) -> Any:
         Store.put = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign]
         index.upsert(embedded(embedder, passages(cmd["passages"])))
         return "not reached"
+    if op == "die_in_compact":  # SIGKILL after the next generation's file is written, before the switch
+        from retrieval.embedded.store import Store
+
+        Store.move_slots = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign]
+        index.compact()
+        return "not reached"
     raise ValueError(f"unknown op {op!r}")
 
 

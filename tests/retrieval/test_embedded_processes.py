@@ -346,3 +346,37 @@ def test_scifact_lost_bm25_and_vectors_are_repaired_with_the_real_model(
         after = idx.vectors(ids)
         assert max(float(np.abs(after[i] - before[i]).max()) for i in ids) < 1e-4  # the text ingest embeds
         assert real_audit(idx, real_embedder, ps) == []
+
+
+def test_compaction_killed_before_the_switch_leaves_the_old_generation_in_use(tmp_path: Path) -> None:
+    create(tmp_path)
+    folder = tmp_path / "indexes" / "kb"
+    with Worker(tmp_path) as server, Worker(tmp_path) as doomed:
+        server.call("upsert", passages=rows(made(0, 4)))
+        server.call("delete", ids=["b0", "b1"])
+        doomed.send("die_in_compact")
+        with pytest.raises(RuntimeError, match="worker exited -9"):
+            doomed.read()
+        assert (folder / "vectors-1.f32").exists()  # written, never switched to
+        expected = [*DOCS, *made(2, 4)]
+        assert server.call("audit", passages=rows(expected)) == []
+        server.call("upsert", passages=rows(made(4, 5)))  # a later writer removes the leftover
+        assert not (folder / "vectors-1.f32").exists()
+        assert server.call("compact") == 2
+        assert sorted(p.name for p in folder.glob("vectors-*.f32")) == ["vectors-1.f32"]
+        assert server.call("audit", passages=rows([*expected, *made(4, 5)])) == []
+
+
+def test_a_store_replaced_under_a_process_refuses_its_writes(tmp_path: Path) -> None:
+    create(tmp_path)
+    store = tmp_path / "indexes" / "kb" / "store.sqlite"
+    with EmbeddedBackend(tmp_path).open("kb") as idx:
+        shutil.copy(store, tmp_path / "copy.sqlite")
+        os.replace(tmp_path / "copy.sqlite", store)  # same content, another file
+        with pytest.raises(IndexCorruptError, match="replaced by another file"):
+            idx.delete(["p1"])
+        assert "replaced" in idx.check().problems[0]
+        with pytest.raises(IndexCorruptError, match="reopen the index"):
+            idx.repair(EMB)
+    with EmbeddedBackend(tmp_path).open("kb") as idx:
+        assert idx.check().consistent and idx.count() == 5
