@@ -1,7 +1,7 @@
 """A process holding one embedded index open, driven by JSON commands on stdin (one per line); each answer
 is one stdout line starting with `@@ ` (other output, e.g. logs, is ignored by the driver).
 
-Usage: python -m tests.retrieval.index_worker HOME NAME [--real] [--lock-timeout S]
+Usage: python -m tests.retrieval.index_worker HOME NAME [--real] [--lock-timeout S] [--vector-index KIND]
 test_embedded_processes.py starts it as "another process" that serves, writes, crashes or holds the lock.
 Vectors come from the FAKE hash embedder (the contract's, dim 64) unless --real (all-MiniLM-L6-v2).
 """
@@ -71,6 +71,11 @@ def run(index: EmbeddedIndex, embedder: Embedder, cmd: dict[str, Any]) -> Any:
     if op == "upsert":
         index.upsert(embedded(embedder, passages(cmd["passages"])))
         return index.count()
+    if op == "upsert_batches":  # many small writes, racing another writer
+        ps = passages(cmd["passages"])
+        for i in range(0, len(ps), cmd["size"]):
+            index.upsert(embedded(embedder, ps[i : i + cmd["size"]]))
+        return index.count()
     if op == "delete":
         return index.delete(cmd["ids"])
     if op == "count":
@@ -115,6 +120,7 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--lock-timeout", type=float, default=30.0)
+    ap.add_argument("--vector-index", default="exact")
     args = ap.parse_args()
     embedder: Embedder
     if args.real:
@@ -125,7 +131,7 @@ def main() -> None:
         from tests.retrieval.contract import EMB
 
         embedder = EMB
-    index = EmbeddedBackend(args.home, lock_timeout_s=args.lock_timeout).open(args.name)
+    index = EmbeddedBackend(args.home, args.vector_index, lock_timeout_s=args.lock_timeout).open(args.name)
     print("@@ " + json.dumps({"ok": os.getpid()}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)

@@ -116,17 +116,20 @@ def audit(index: EmbeddedIndex, ps: list[Passage]) -> list[str]:
     return out
 
 
-def test_a_second_process_reads_writes_and_compacts_under_a_serving_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("vector_index", ["exact", "hnsw"])
+def test_a_second_process_reads_writes_and_compacts_under_a_serving_one(
+    tmp_path: Path, vector_index: str
+) -> None:
     create(tmp_path)
-    with Worker(tmp_path) as server:
+    with Worker(tmp_path, "--vector-index", vector_index) as server:
         server.call("upsert", passages=rows(made(0, 1)))
         server.call("delete", ids=["b0"])  # the audit's add+delete, then another process only searches
-        with EmbeddedBackend(tmp_path).open("kb") as other:
+        with EmbeddedBackend(tmp_path, vector_index).open("kb") as other:
             assert [h.id for h in other.bm25_search("zebra migration", 1)] == ["p1"]
         assert (
             server.call("upsert", passages=rows(made(1, 2))) == 6
         )  # was IntegrityError: UNIQUE passages.slot
-        with EmbeddedBackend(tmp_path).open("kb") as other:
+        with EmbeddedBackend(tmp_path, vector_index).open("kb") as other:
             other.upsert(embed(made(2, 12)))
             assert other.delete(["b3"]) == 1
             assert other.compact() > 0
@@ -143,6 +146,20 @@ def test_a_second_process_reads_writes_and_compacts_under_a_serving_one(tmp_path
     with EmbeddedBackend(tmp_path).open("kb") as idx:
         assert audit(idx, expected) == []
         assert idx.check().consistent
+
+
+def test_two_processes_writing_at_once_never_share_a_slot(tmp_path: Path) -> None:
+    create(tmp_path)
+    with Worker(tmp_path) as a, Worker(tmp_path) as b:
+        a.send("upsert_batches", passages=rows(made(0, 60)), size=3)
+        b.send("upsert_batches", passages=rows(made(100, 160)), size=2)
+        assert a.read()["ok"] >= 65 and b.read()["ok"] >= 65
+        expected = [*DOCS, *made(0, 60), *made(100, 160)]
+        assert a.call("count") == b.call("count") == len(expected)
+        assert a.call("audit", passages=rows(expected)) == []
+        assert b.call("audit", passages=rows(expected)) == []
+        check = b.call("check")
+        assert check["consistent"] and check["dead_vector_rows"] == 0
 
 
 def test_dead_tail_rows_are_left_alone_and_the_server_keeps_searching(tmp_path: Path) -> None:
