@@ -26,7 +26,7 @@ from retrieval.errors import (
     RagsearchError,
 )
 from retrieval.es_client import EsConnection, connect, es_errors
-from retrieval.index import Filters
+from retrieval.index import Filters, check_metadata
 from retrieval.scoring import best_fields_score
 from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
 
@@ -162,6 +162,7 @@ class ElasticsearchIndex:
                 )
             if not np.all(np.isfinite(v)):
                 raise InvalidInputError("vectors contain NaN or infinite values; nothing was written")
+            check_metadata(ep.passage.id, ep.passage.metadata)
         # Elasticsearch refuses ids over 512 bytes; reject them here so they cannot fail a whole request.
         too_long = [ep.passage.id for ep in items if len(ep.passage.id.encode("utf-8")) > rq.MAX_ID_BYTES]
         skip = set(too_long)

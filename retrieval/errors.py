@@ -18,7 +18,11 @@ class EmbeddingMismatchError(RagsearchError):
 
 
 class IndexLockedError(RagsearchError):
-    pass
+    """Another process held the index's write lock for longer than the wait allowed."""
+
+
+class IndexCorruptError(RagsearchError):
+    """Part of an index is missing or disagrees with its store; the message names the part and the fix."""
 
 
 class InvalidInputError(RagsearchError):

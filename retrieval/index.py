@@ -6,13 +6,59 @@ against every implementation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from retrieval.errors import InvalidInputError
 from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
+
+if TYPE_CHECKING:
+    from retrieval.embedding import Embedder
 
 Filters = Mapping[str, str | int | float | bool]
 """Equality filters on top-level metadata keys; all must hold."""
+
+
+def check_metadata(passage_id: str, metadata: Mapping[str, Any]) -> None:
+    """Refuse NaN and Infinity anywhere in a passage's metadata: they are not JSON, and one stored value
+    breaks every filtered search of the index (SQLite's json_extract calls the row malformed)."""
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(
+                f"passage {passage_id!r}: metadata key {key!r} is {value}, which is not valid JSON "
+                "(NaN and Infinity are refused); nothing was written"
+            )
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}")
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(v, f"{key}[{i}]")
+
+    for key, value in metadata.items():
+        walk(value, str(key))
+
+
+def check_filters(filters: Filters | None) -> None:
+    """Refuse filter keys that cannot name a metadata key safely (empty, NUL or other control characters,
+    double quotes) and values that are NaN or Infinity."""
+    for key, value in (filters or {}).items():
+        if (
+            not isinstance(key, str)
+            or not key
+            or '"' in key
+            or any(ord(c) < 32 or ord(c) == 127 for c in key)
+        ):
+            raise InvalidInputError(
+                f"invalid filter key {key!r}: use a non-empty metadata key without control characters or '\"'"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(
+                f"invalid filter value for {key!r}: {value} (NaN and Infinity never match)"
+            )
 
 
 @runtime_checkable
@@ -84,3 +130,46 @@ class IndexBackend(Protocol):
     def drop(self, name: str) -> None: ...
 
     def describe(self, name: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    """What an index's parts hold, and whether they agree with its store (the source of truth)."""
+
+    consistent: bool
+    problems: list[str] = field(default_factory=list)
+    passages: int = 0
+    """Passages in the store."""
+    bm25_docs: int = 0
+    """Documents the BM25 index holds."""
+    vector_rows_needed: int = 0
+    """Rows the committed passages reference (highest slot + 1)."""
+    vector_rows_present: int = 0
+    """Whole rows in the current vector file."""
+    pending_changes: int = 0
+    """Change-log rows not yet applied to the BM25 index."""
+    dead_vector_rows: int = 0
+    """Rows no passage references (replaced, deleted, or from a write that crashed); `compact` frees them."""
+    generation: int = 0
+    """The store's write counter."""
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    bm25_rebuilt: bool
+    reembedded: int
+    """Passages whose vector was missing and was computed again."""
+    changes_applied: int
+    """Pending change-log rows applied to the BM25 index."""
+    store_restored: bool
+    """The store file had been deleted or replaced and was written back from this process's open copy."""
+    after: IndexCheck
+
+
+@runtime_checkable
+class CheckableIndex(Protocol):
+    """An index that can verify its parts against its store and rebuild the derived ones."""
+
+    def check(self) -> IndexCheck: ...
+
+    def repair(self, embedder: Embedder) -> RepairReport: ...

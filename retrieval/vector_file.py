@@ -1,4 +1,10 @@
-"""An append-only file of float32 rows, memory-mapped for exact cosine search with numpy."""
+"""An append-only file of float32 rows, memory-mapped for exact cosine search with numpy.
+
+Rows are never rewritten and the file is never truncated: another process may have mapped them, and
+truncating a mapped file kills its next read with SIGBUS. A row that no committed passage references (a
+write that crashed, a replaced passage) is dead; `compact` in `retrieval.embedded` drops dead rows by
+writing a new file.
+"""
 
 from __future__ import annotations
 
@@ -30,61 +36,88 @@ def normalize_rows(matrix: NDArray[np.floating]) -> NDArray[np.float32]:
 
 
 class VectorFile:
-    """Rows of `dim` float32 values; row i is the vector of slot i."""
+    """Rows of `dim` float32 values; row i is the vector of slot i.
 
-    def __init__(self, path: Path, dim: int) -> None:
+    Only the first `mapped` rows are mapped (the ones the caller knows are committed), so pages past them
+    are never touched. A missing file is not created here (`create` does that): `exists` says so.
+    """
+
+    def __init__(self, path: Path, dim: int, rows: int | None = None) -> None:
         self.path = path
         self.dim = dim
-        self.path.touch(exist_ok=True)
         self._matrix: NDArray[np.float32] = np.zeros((0, dim), dtype=np.float32)
-        self._remap()
+        self.map(rows)
+
+    @classmethod
+    def create(cls, path: Path, dim: int) -> VectorFile:
+        """A new, empty file (replacing one no committed state refers to)."""
+        with open(path, "wb") as f:
+            os.fsync(f.fileno())
+        _fsync_dir(path.parent)
+        return cls(path, dim, 0)
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * 4
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def file_rows(self) -> int:
+        """Whole rows in the file now (a partial trailing row, from a failed append, does not count)."""
+        try:
+            return self.path.stat().st_size // self.row_bytes
+        except FileNotFoundError:
+            return 0
 
     @property
     def rows(self) -> int:
+        """Rows mapped."""
         return int(self._matrix.shape[0])
 
     @property
     def matrix(self) -> NDArray[np.float32]:
         return self._matrix
 
-    def truncate(self, rows: int) -> None:
-        """Drop rows past `rows` (left by a write that crashed before it was committed)."""
-        size = rows * self.dim * 4
-        if self.path.stat().st_size != size:
-            with open(self.path, "r+b") as f:
-                f.truncate(size)
-                os.fsync(f.fileno())
-        self._remap()
+    def map(self, rows: int | None = None) -> None:
+        """Map the first `rows` rows (all whole rows when None; fewer when the file is shorter)."""
+        present = self.file_rows()
+        n = present if rows is None else min(rows, present)
+        if n == 0:
+            self._matrix = np.zeros((0, self.dim), dtype=np.float32)
+        else:
+            self._matrix = np.memmap(self.path, dtype=np.float32, mode="r", shape=(n, self.dim))
 
     def append(self, vectors: NDArray[np.float32]) -> int:
-        """Append rows durably; returns the slot of the first one."""
+        """Write rows durably after the last whole row (over a partial one, which nothing references);
+        returns the slot of the first one. The caller holds the index's write lock and maps them later."""
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
-        start = self.rows
-        size = start * self.dim * 4
+        fd = os.open(self.path, os.O_WRONLY)  # never O_CREAT: a vanished file is an error, not a new one
         try:
-            with open(self.path, "ab") as f:
-                f.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            # a partial append (disk full, file size limit) must not shift the next one
-            with open(self.path, "r+b") as f:
-                f.truncate(size)
-            raise
-        self._remap()
+            start = os.fstat(fd).st_size // self.row_bytes
+            data = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+            offset = start * self.row_bytes
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(fd, view, offset)
+                view, offset = view[n:], offset + n
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return start
 
     def get(self, slots: list[int]) -> list[Vector]:
         return list(np.asarray(self._matrix[np.asarray(slots, dtype=np.intp)]))
 
-    def _remap(self) -> None:
-        size = self.path.stat().st_size
-        rows = size // (self.dim * 4)
-        if rows == 0:
-            self._matrix = np.zeros((0, self.dim), dtype=np.float32)
-        else:
-            self._matrix = np.memmap(self.path, dtype=np.float32, mode="r", shape=(rows, self.dim))
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def top_k(scores: NDArray[np.float32], k: int) -> NDArray[np.intp]:

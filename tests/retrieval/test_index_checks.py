@@ -1,0 +1,102 @@
+"""The shared input checks of `retrieval.index` (metadata values, filter keys) and what they protect:
+one NaN in stored metadata used to break every filtered dense search of the index."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from retrieval.embedded import EmbeddedBackend
+from retrieval.errors import InvalidInputError
+from retrieval.index import CheckableIndex, check_filters, check_metadata
+from retrieval.types import Passage
+from tests.retrieval.contract import DOCS, EMB, SPEC, embed
+
+
+@pytest.mark.parametrize(
+    ("metadata", "key"),
+    [
+        ({"score": math.nan}, "score"),
+        ({"score": math.inf}, "score"),
+        ({"nested": {"deep": [1.0, -math.inf]}}, "nested.deep[1]"),
+    ],
+)
+def test_check_metadata_refuses_nan_and_infinity_naming_passage_and_key(metadata: dict, key: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        check_metadata("doc-7#3", metadata)
+    assert "doc-7#3" in str(err.value) and repr(key) in str(err.value)
+    assert "nothing was written" in str(err.value)
+
+
+def test_check_metadata_accepts_json_values() -> None:
+    check_metadata("p", {"a": 1.5, "b": "x", "c": [1, 2], "d": {"e": None}, "f": True})
+
+
+@pytest.mark.parametrize("key", ["", "a\x00b", "line\nbreak", 'quo"te', "tab\t", "del\x7f"])
+def test_check_filters_refuses_unsafe_keys(key: str) -> None:
+    with pytest.raises(InvalidInputError, match="invalid filter key"):
+        check_filters({key: "x"})
+
+
+def test_check_filters_refuses_nan_values_and_accepts_plain_ones() -> None:
+    with pytest.raises(InvalidInputError, match="NaN"):
+        check_filters({"n": math.nan})
+    check_filters({"lang": "en", "n": 2, "ok": True, "café.x-y": 1.5})
+    check_filters(None)
+
+
+def test_embedded_upsert_refuses_nan_metadata_and_writes_nothing(tmp_path: Path) -> None:
+    with EmbeddedBackend(tmp_path).create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        bad = [Passage("n1", "A", "fine"), Passage("n2", "B", "bad", metadata={"score": math.nan})]
+        with pytest.raises(InvalidInputError, match=r"'n2'.*'score'"):
+            idx.upsert(embed(bad))
+        assert idx.count() == 5 and idx.get(["n1", "n2"]) == []
+        assert idx.vector_search(EMB.embed_queries(["coffee"])[0], 3, filters={"lang": "fr"})
+
+
+def test_embedded_filters_refuse_control_characters_in_keys(tmp_path: Path) -> None:
+    with EmbeddedBackend(tmp_path).create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        q = EMB.embed_queries(["coffee"])[0]
+        for search in (
+            lambda f: idx.vector_search(q, 3, filters=f),
+            lambda f: idx.bm25_search("coffee", 3, filters=f),
+        ):
+            with pytest.raises(InvalidInputError, match="invalid filter key"):
+                search({"la\x00ng": "fr"})
+
+
+def test_a_stored_row_with_invalid_json_does_not_break_filtered_search(tmp_path: Path) -> None:
+    """As left by an index written before NaN was refused: json.dumps wrote NaN into the row."""
+    with EmbeddedBackend(tmp_path).create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+    db = sqlite3.connect(tmp_path / "indexes" / "kb" / "store.sqlite")
+    db.execute("""UPDATE passages SET metadata='{"lang": "en", "n": NaN}' WHERE id='p1'""")
+    db.commit()
+    db.close()
+    with EmbeddedBackend(tmp_path).open("kb") as idx:
+        q = EMB.embed_queries(["zebra migration"])[0]
+        assert {h.id for h in idx.vector_search(q, 10, filters={"lang": "en"})} == {"p2", "p5"}
+        assert {h.id for h in idx.vector_search(q, 10, filters={"lang": "fr"})} == {"p3", "p4"}
+        assert len(idx.vector_search(q, 10)) == 5
+
+
+def test_the_embedded_index_offers_check_and_repair_through_the_protocol(tmp_path: Path) -> None:
+    with EmbeddedBackend(tmp_path).create("kb", SPEC) as idx:
+        assert isinstance(idx, CheckableIndex)
+        idx.upsert(embed(DOCS))
+        check = idx.check()
+        assert check.consistent and check.problems == []
+        assert (check.passages, check.bm25_docs, check.vector_rows_needed, check.vector_rows_present) == (
+            5,
+            5,
+            5,
+            5,
+        )
+        assert check.pending_changes == 0 and check.dead_vector_rows == 0 and check.generation > 0
+        report = idx.repair(EMB)
+        assert not report.bm25_rebuilt and report.reembedded == 0 and report.after == idx.check()
