@@ -81,11 +81,6 @@ class Passage:
         if not self.doc_id:
             object.__setattr__(self, "doc_id", self.id)
 
-    @property
-    def document_id(self) -> str:
-        """Same as `doc_id` (kept until the embedded backend's modules stop using it)."""
-        return self.doc_id
-
     def content_hash(self) -> str:
         """Hash of everything stored for the passage except its vector: equal hash, nothing to re-embed."""
         payload = json.dumps(

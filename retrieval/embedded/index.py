@@ -191,7 +191,7 @@ class EmbeddedIndex:
             rows = [
                 (
                     ep.passage.id,
-                    ep.passage.document_id,
+                    ep.passage.doc_id,
                     ep.passage.title,
                     ep.passage.text,
                     json.dumps(ep.passage.metadata, ensure_ascii=False, allow_nan=False),

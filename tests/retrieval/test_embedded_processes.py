@@ -37,7 +37,7 @@ def made(start: int, stop: int) -> list[Passage]:
 
 
 def rows(ps: list[Passage]) -> list[list[str]]:
-    return [[p.id, p.title, p.text, p.document_id] for p in ps]
+    return [[p.id, p.title, p.text, p.doc_id] for p in ps]
 
 
 class Worker:
