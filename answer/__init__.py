@@ -1,0 +1,1 @@
+"""Answers: the LLM client seam, prompting, citation checks and the cited, streaming answerer."""

@@ -1,0 +1,1 @@
+"""Benchmarks: latency, load, rerank, scale and ingest studies, and the report that runs them all."""

@@ -1,0 +1,1 @@
+"""Reranking: features from logged candidates, LambdaMART training, the model registry and serving."""

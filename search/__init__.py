@@ -1,0 +1,1 @@
+"""The search stage: one SearchConfig and one SearchEngine that runs any configuration."""
