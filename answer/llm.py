@@ -10,6 +10,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from answer.protocol import LLMEvent, LLMUnavailableError, Message, TextDelta, Usage
+from retrieval.errors import redact_url
 
 
 class OpenAIChatClient:
@@ -23,16 +24,29 @@ class OpenAIChatClient:
         temperature: float = 0.1,
         max_tokens: int = 512,
         timeout_s: float = 60.0,
-        max_retries: int = 1,
+        max_retries: int = 0,
+        connect_timeout_s: float = 3.0,
+        first_token_timeout_s: float = 20.0,
     ) -> None:
+        """`timeout_s` bounds a whole answer; `connect_timeout_s` the connection; `first_token_timeout_s` the
+        wait for the server's first bytes (and any later silence of a stream). No retry by default: a
+        retry doubles the wait before an answer falls back to its sources."""
         self._model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.total_timeout_s = timeout_s
+        first = min(first_token_timeout_s, timeout_s)
+        self._stream_timeout = openai.Timeout(first, connect=min(connect_timeout_s, timeout_s))
+        self._whole_timeout = openai.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
         # A local server needs no key, but the client insists on one.
         self._client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=max_retries
+            base_url=base_url,
+            api_key=api_key or "unused",
+            timeout=self._stream_timeout,
+            max_retries=max_retries,
         )
-        self.base_url = str(self._client.base_url)
+        self.base_url = redact_url(self._client.base_url)
+        """Where the server is, without credentials: safe for errors, logs and health."""
 
     @property
     def model(self) -> str:
@@ -42,7 +56,7 @@ class OpenAIChatClient:
         payload = [cast(ChatCompletionMessageParam, {"role": m.role, "content": m.content}) for m in messages]
         try:
             if not stream:
-                resp = self._client.chat.completions.create(
+                resp = self._client.with_options(timeout=self._whole_timeout).chat.completions.create(
                     model=self._model,
                     messages=payload,
                     temperature=self.temperature,
@@ -63,7 +77,14 @@ class OpenAIChatClient:
             usage: Usage | None = None
             model = self._model
             pieces = 0
+            deadline = time.monotonic() + self.total_timeout_s
             for chunk in chunks:
+                if time.monotonic() > deadline:
+                    chunks.close()
+                    raise LLMUnavailableError(
+                        f"the LLM at {self.base_url} did not finish within {self.total_timeout_s:g} s "
+                        "(RAGSEARCH_LLM_TOTAL_TIMEOUT_S)"
+                    )
                 model = chunk.model or model
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, model)

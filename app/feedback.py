@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from app.sqlitelog import LazySqlite
+from retrieval.errors import BackendUnavailableError
 
 Kind = Literal["up", "down", "click"]
 
@@ -51,12 +52,19 @@ def label(up: int, down: int, clicks: int) -> int | None:
 
 
 class FeedbackStore:
+    """Opened on first use; a write that fails (disk full, unwritable folder) is logged and counted and
+    raises `BackendUnavailableError` (the API answers 503), never an unexplained error."""
+
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = LazySqlite(path, SCHEMA)
+
+    @property
+    def failures(self) -> int:
+        return self._db.failures
+
+    @property
+    def last_error(self) -> str | None:
+        return self._db.last_error
 
     def add(
         self,
@@ -67,16 +75,34 @@ class FeedbackStore:
         rank: int | None = None,
         target: str = "result",
     ) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO feedback(created_at, query, passage_id, doc_id, rank, kind, target) VALUES (?,?,?,?,?,?,?)",
-                (time.time(), query, passage_id, doc_id, rank, kind, target),
+        row, ok = self._db.run(
+            "add",
+            lambda db: int(
+                db.execute(
+                    "INSERT INTO feedback(created_at, query, passage_id, doc_id, rank, kind, target) VALUES (?,?,?,?,?,?,?)",
+                    (time.time(), query, passage_id, doc_id, rank, kind, target),
+                ).lastrowid
+                or 0
+            ),
+            0,
+        )
+        if not ok:
+            raise BackendUnavailableError(
+                "the feedback could not be stored (the server's storage is failing: full disk or unwritable "
+                "home); it was logged, try again later"
             )
-            return int(cur.lastrowid or 0)
+        return row
 
     def rows(self) -> list[FeedbackRow]:
-        with self._lock:
-            return [FeedbackRow(*r) for r in self._db.execute("SELECT * FROM feedback ORDER BY id")]
+        none: list[FeedbackRow] = []
+        rows, ok = self._db.run(
+            "rows",
+            lambda db: [FeedbackRow(*r) for r in db.execute("SELECT * FROM feedback ORDER BY id")],
+            none,
+        )
+        if not ok:
+            raise BackendUnavailableError(f"the feedback store cannot be read ({self._db.last_error})")
+        return rows
 
     def judgments(self) -> dict[str, dict[str, int]]:
         """{query text: {doc id: grade}} from all feedback, aggregated per (query, document)."""
@@ -92,8 +118,7 @@ class FeedbackStore:
         return out
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def query_id(query: str) -> str:

@@ -1,12 +1,17 @@
-"""A durable log of served searches (no query text beyond its length), for drift monitoring."""
+"""A durable log of served searches (no query text beyond its length), for drift monitoring.
+
+Opened on first use and tolerant: when it cannot be written (disk full, unwritable folder) the failure is
+logged and counted (`failures`) and the search is served anyway; a server starts without it.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from app.sqlitelog import LazySqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -23,6 +28,10 @@ CREATE TABLE IF NOT EXISTS queries (
     latency_ms REAL NOT NULL
 );
 """
+INSERT = (
+    "INSERT INTO queries(created_at, kind, mode, query_chars, query_terms, hits, top_score, top_dense,"
+    " top_rerank, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,41 +50,48 @@ class LoggedQuery:
 
 class QueryLog:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # Telemetry, written once per request: no fsync per insert (WAL + NORMAL survives a crash of the
         # process; a power cut may lose the last entries). Under load the fsyncs cost ~4% of throughput.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = LazySqlite(path, SCHEMA, synchronous="NORMAL")
 
-    def add(self, q: LoggedQuery) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO queries(created_at, kind, mode, query_chars, query_terms, hits, top_score, top_dense,"
-                " top_rerank, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (q.created_at, q.kind, q.mode, q.query_chars, q.query_terms, q.hits, q.top_score, q.top_dense,
-                 q.top_rerank, q.latency_ms),
-            )  # fmt: skip
+    @property
+    def failures(self) -> int:
+        return self._db.failures
+
+    @property
+    def last_error(self) -> str | None:
+        return self._db.last_error
+
+    def add(self, q: LoggedQuery) -> bool:
+        """Log one query; False (logged and counted) when it could not be written."""
+        row = (q.created_at, q.kind, q.mode, q.query_chars, q.query_terms, q.hits, q.top_score, q.top_dense,
+               q.top_rerank, q.latency_ms)  # fmt: skip
+        _, ok = self._db.run("add", lambda db: db.execute(INSERT, row), None)
+        return ok
 
     def latest(self, n: int, skip: int = 0) -> list[LoggedQuery]:
-        """The n most recent entries after skipping the `skip` most recent, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
+        """The n most recent entries after skipping the `skip` most recent, oldest first (none when the
+        log cannot be read)."""
+        none: list[Any] = []
+        rows, _ = self._db.run(
+            "latest",
+            lambda db: db.execute(
                 "SELECT created_at, kind, mode, query_chars, query_terms, hits, top_score, top_dense, top_rerank,"
                 " latency_ms FROM queries ORDER BY id DESC LIMIT ? OFFSET ?",
                 (n, skip),
-            ).fetchall()
+            ).fetchall(),
+            none,
+        )
         return [LoggedQuery(*r) for r in reversed(rows)]
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM queries").fetchone()[0])
+        n, _ = self._db.run(
+            "count", lambda db: int(db.execute("SELECT count(*) FROM queries").fetchone()[0]), 0
+        )
+        return n
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def now() -> float:

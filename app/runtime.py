@@ -19,6 +19,7 @@ from app.services import (
     make_reranker,
 )
 from app.settings import Settings
+from rerank.errors import ModelUnavailableError
 from rerank.protocol import Reranker
 from rerank.registry import ModelRegistry
 from retrieval.embedding import Embedder
@@ -95,7 +96,11 @@ class Runtime:
     def answerer(self, name: str | None = None, config: SearchConfig | None = None) -> Answerer:
         """Answers from index `name`, ranked by `config` (default: RAGSEARCH_ANSWER_MODE's configuration)."""
         if config is None:
-            config = answer_search_config(self.settings, self.registry.promoted)
+            try:
+                promoted = self.registry.promoted
+            except ModelUnavailableError:
+                promoted = "unreadable"  # ltr is asked for; the engine serves hybrid and says why
+            config = answer_search_config(self.settings, promoted)
         return make_answerer(self.engine(name), config, self.settings, self.llm)
 
     def close(self) -> None:

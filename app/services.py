@@ -152,8 +152,10 @@ def make_llm(settings: Settings) -> LLMClient | None:
         api_key=key,
         temperature=c.temperature,
         max_tokens=c.max_tokens,
-        timeout_s=c.timeout_s,
+        timeout_s=c.total_timeout_s,
         max_retries=c.max_retries,
+        connect_timeout_s=c.connect_timeout_s,
+        first_token_timeout_s=c.first_token_timeout_s,
     )
 
 

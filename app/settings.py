@@ -90,8 +90,21 @@ class LLMSettings(BaseModel, extra="forbid"):
     model: str = "gpt-4o-mini"
     temperature: float = Field(0.1, ge=0, le=2)
     max_tokens: int = Field(512, ge=1, le=32_768)
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(1, ge=0, le=10)
+    connect_timeout_s: float = Field(3.0, gt=0, le=600, description="seconds to connect to the server")
+    first_token_timeout_s: float = Field(
+        20.0, gt=0, le=3600, description="seconds to wait for the first token (and any later silence)"
+    )
+    total_timeout_s: float = Field(60.0, gt=0, le=3600, description="seconds for a whole answer")
+    timeout_s: float | None = Field(None, gt=0, description="deprecated: the old name of total_timeout_s")
+    max_retries: int = Field(
+        0, ge=0, le=10, description="retries of a failed request; each one delays the fallback answer"
+    )
+
+    @model_validator(mode="after")
+    def _old_timeout(self) -> LLMSettings:
+        if self.timeout_s is not None and "total_timeout_s" not in self.model_fields_set:
+            self.total_timeout_s = self.timeout_s
+        return self
 
     def resolved(self) -> tuple[str | None, str | None]:
         """(base_url, api_key) after the OPENAI_* fallbacks; both None means no LLM is configured."""
@@ -117,7 +130,8 @@ class AnswerSettings(BaseModel, extra="forbid"):
 
 
 class APISettings(BaseModel, extra="forbid"):
-    """The JSON API. Write endpoints need `api_key`; search and answer need it too when `protect_reads`."""
+    """The JSON API. Write endpoints need `api_key`; search, answer, health and drift need it too when
+    `protect_reads`."""
 
     api_key: SecretStr | None = None
     protect_reads: bool = False
@@ -127,6 +141,12 @@ class APISettings(BaseModel, extra="forbid"):
     max_query_chars: int = Field(1000, ge=1, le=100_000)
     max_k: int = Field(100, ge=1, le=1000)
     max_upload_bytes: int = Field(10_000_000, ge=1_000, le=2_000_000_000)
+    max_body_bytes: int = Field(
+        12_000_000,
+        ge=1_000,
+        le=2_100_000_000,
+        description="largest request body, checked from Content-Length and while it streams (413)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     url: str = Field("http://127.0.0.1:8000", description="where the UI reaches the API")

@@ -18,7 +18,7 @@ import os
 import platform
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ import lightgbm as lgb
 import numpy as np
 
 from rerank.compiled_trees import TreePredictor, TreeRuntime, tree_predictor
-from rerank.errors import FeatureMismatchError, ModelNotFoundError
+from rerank.errors import FeatureMismatchError, ModelNotFoundError, ModelUnavailableError
 from rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from rerank.integrity import file_sha256, verify_model_file
 from rerank.train import prior
 
 VERSION_RE = re.compile(r"^v\d{4,}$")
@@ -55,6 +56,8 @@ class ModelManifest:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     """{"dev": {"ltr": nDCG@10, "hybrid": ...}, "test": {...}}."""
     train_seconds: float = 0.0
+    model_sha256: str | None = None
+    """sha256 of model.txt, recorded at save time and checked before every load (None: an older model)."""
 
     @property
     def trained_on(self) -> set[str]:
@@ -69,7 +72,12 @@ class ModelManifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelManifest:
-        return cls(**{**d, "feature_names": tuple(d["feature_names"])})
+        try:
+            return cls(**{**d, "feature_names": tuple(d["feature_names"])})
+        except (KeyError, TypeError) as exc:
+            raise ModelUnavailableError(
+                f"model {d.get('version', '?')}: manifest.json is damaged ({exc}); retrain or promote another version"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +125,16 @@ class ModelRegistry:
         p = self._state_path()
         if not p.is_file():
             return {"promoted": None, "history": []}
-        return dict(json.loads(p.read_text()))
+        try:
+            state = json.loads(p.read_text())
+            if not isinstance(state, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"the model registry's registry.json is damaged ({type(exc).__name__}); promote a version again "
+                "with `ragsearch models promote V` to rewrite it"
+            ) from None
+        return dict(state)
 
     def _write_state(self, state: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -158,6 +175,7 @@ class ModelRegistry:
         folder = self.root / manifest.version
         folder.mkdir(parents=True, exist_ok=False)
         booster.save_model(str(folder / "model.txt"), num_iteration=manifest.best_iteration)
+        manifest = replace(manifest, model_sha256=file_sha256(folder / "model.txt"))
         for stem, ts in matrices.items():
             ts.save(folder / f"{stem}.npz")
         (folder / "importance.json").write_text(json.dumps(importance, indent=2) + "\n")
@@ -189,7 +207,26 @@ class ModelRegistry:
 
     # ---- read -------------------------------------------------------------------------------
     def manifest(self, version: str) -> ModelManifest:
-        return ModelManifest.from_dict(json.loads((self.path(version) / "manifest.json").read_text()))
+        try:
+            d = json.loads((self.path(version) / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"model {version}: manifest.json cannot be read ({type(exc).__name__}); retrain or promote "
+                "another version"
+            ) from None
+        if not isinstance(d, dict):
+            raise ModelUnavailableError(
+                f"model {version}: manifest.json is damaged; retrain or promote another version"
+            )
+        return ModelManifest.from_dict(d)
+
+    def verify(self, version: str | None = None) -> ModelManifest:
+        """The manifest of `version` (default: the promoted one) once its model file is checked whole;
+        raises `ModelUnavailableError` when it is not. Cheap: reads the file, loads nothing."""
+        v = self.resolve(version)
+        manifest = self.manifest(v)
+        verify_model_file(self.path(v) / "model.txt", v, manifest.model_sha256)
+        return manifest
 
     def importance(self, version: str) -> dict[str, dict[str, float]]:
         return dict(json.loads((self.path(version) / "importance.json").read_text()))
@@ -209,9 +246,12 @@ class ModelRegistry:
     def load(self, version: str | None = None) -> LoadedModel:
         """The given version, or the promoted one; refuses a model whose features differ from the code's."""
         v = self.resolve(version)
-        manifest = self.manifest(v)
+        manifest = self.verify(v)
         check_features(manifest)
-        booster = lgb.Booster(model_file=str(self.path(v) / "model.txt"))
+        try:
+            booster = lgb.Booster(model_file=str(self.path(v) / "model.txt"))
+        except lgb.basic.LightGBMError:
+            raise ModelUnavailableError(f"model {v}: LightGBM cannot read model.txt; retrain it") from None
         if booster.feature_name() != list(manifest.feature_names):
             raise FeatureMismatchError(
                 f"model {v}: model.txt and manifest.json list different features; the version is corrupt"

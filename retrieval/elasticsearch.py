@@ -24,6 +24,7 @@ from retrieval.errors import (
     IndexExistsError,
     InvalidInputError,
     RagsearchError,
+    redact_url,
 )
 from retrieval.es_client import EsConnection, connect, es_errors
 from retrieval.index import Filters, check_metadata
@@ -76,7 +77,9 @@ class ElasticsearchBackend:
         validate_index_name(name)
         with self._errors(name):
             if self.client.indices.exists(index=name):
-                raise IndexExistsError(f"index {name!r} already exists on Elasticsearch at {self.conn.url}")
+                raise IndexExistsError(
+                    f"index {name!r} already exists on Elasticsearch at {redact_url(self.conn.url)}"
+                )
             version = self._server_version()
             body = rq.create_index_body(spec, version or rq.NEWEST_KNOWN)
             try:
@@ -94,7 +97,7 @@ class ElasticsearchBackend:
         spec = rq.spec_from_mapping(mapping)
         if spec is None:
             raise RagsearchError(
-                f"index {name!r} on Elasticsearch at {self.conn.url} was not created by ragsearch (no "
+                f"index {name!r} on Elasticsearch at {redact_url(self.conn.url)} was not created by ragsearch (no "
                 f"_meta.{rq.META_KEY} in its mapping); pick another --index name"
             )
         return spec
@@ -329,7 +332,7 @@ class ElasticsearchIndex:
         return {
             "name": self._name,
             "backend": "elasticsearch",
-            "url": self.conn.url,
+            "url": redact_url(self.conn.url),
             "passages": self.count(),
             "documents": int(docs["aggregations"]["documents"]["value"]),
             "embedding_model": self._spec.embedding_model,

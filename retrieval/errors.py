@@ -1,5 +1,29 @@
 """Errors every stage raises. Each message says what went wrong and how to fix it."""
 
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact_url(url: object) -> str:
+    """`url` without credentials, for errors, logs, health and metrics: `http://user:pw@host/x?key=s`
+    becomes `http://***@host/x` (user info and query string dropped); text that is not a URL comes back
+    unchanged, and a URL that cannot be parsed comes back as `<url hidden>`."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        if not parts.scheme or not parts.netloc:
+            return text
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port is not None else "")
+        if parts.username is not None or parts.password is not None:
+            netloc = "***@" + netloc
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "<url hidden>"
+
 
 class RagsearchError(Exception):
     """Base class of errors shown to users as one line, without a traceback."""

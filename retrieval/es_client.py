@@ -16,7 +16,13 @@ from elasticsearch import (
     NotFoundError,
 )
 
-from retrieval.errors import BackendAuthError, BackendUnavailableError, IndexNotFoundError, RagsearchError
+from retrieval.errors import (
+    BackendAuthError,
+    BackendUnavailableError,
+    IndexNotFoundError,
+    RagsearchError,
+    redact_url,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,9 @@ def connect(conn: EsConnection) -> Elasticsearch:
 
 @contextlib.contextmanager
 def es_errors(url: str, index: str | None = None) -> Iterator[None]:
-    """Re-raise client exceptions as RagsearchError subclasses whose message names the fix."""
+    """Re-raise client exceptions as RagsearchError subclasses whose message names the fix (the URL shown
+    without credentials, and the client's own message too: it can quote the URL)."""
+    url = redact_url(url)
     try:
         yield
     except RagsearchError:
@@ -109,5 +117,5 @@ def _reason(exc: ApiError) -> str:
 
 
 def _short(text: str, limit: int = 160) -> str:
-    line = " ".join(str(text).split())
+    line = " ".join(redact_url(word) for word in str(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import InvalidInputError
+from retrieval.index import check_filters
 from retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Vector
 
 META_KEY = "ragsearch"
@@ -123,7 +124,9 @@ def mapped_vector_dims(mapping: Mapping[str, Any]) -> int | None:
 
 
 def filter_clauses(filters: Mapping[str, str | int | float | bool] | None) -> list[dict[str, Any]]:
-    """Equality filters on top-level metadata keys (strings are mapped as `keyword`)."""
+    """Equality filters on top-level metadata keys (strings are mapped as `keyword`); keys and values are
+    checked as the embedded backend checks them (`check_filters`), so both refuse the same filters."""
+    check_filters(filters)
     return [{"term": {f"metadata.{key}": value}} for key, value in (filters or {}).items()]
 
 

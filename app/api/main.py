@@ -7,51 +7,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
-from app.api.deps import AuthError
+from app.api import errors
+from app.api.guard import Guard
 from app.api.metrics import Metrics
 from app.api.routes import answer, documents, feedback, health, models, search
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
-from rerank.errors import FeatureMismatchError, ModelNotFoundError
-from retrieval.errors import (
-    EmbeddingMismatchError,
-    IndexExistsError,
-    IndexLockedError,
-    IndexNotFoundError,
-    InvalidInputError,
-    RagsearchError,
-    UnknownNameError,
-)
 
 log = structlog.get_logger(__name__)
-
-STATUS: list[tuple[type[Exception], int]] = [
-    (IndexNotFoundError, 404),
-    (IndexExistsError, 409),
-    (IndexLockedError, 409),
-    (InvalidInputError, 422),
-    (UnknownNameError, 422),
-    (EmbeddingMismatchError, 409),
-    (ModelNotFoundError, 404),
-    (FeatureMismatchError, 409),
-]
-
-
-def error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
-
-
-def validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
-    return "; ".join(parts)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,9 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Search (BM25, dense, hybrid), cited answers, documents and feedback over one index.",
         lifespan=lifespan,
+        max_body_size=settings.api.max_body_bytes,
     )
     app.state.runtime = Runtime(settings)
     app.state.metrics = Metrics()
+    # the key and the declared body size are checked before anything reads the body (inside CORS and the
+    # metrics, so refusals carry CORS headers and are counted)
+    app.add_middleware(Guard, settings=settings, routes=lambda: app.router.routes)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -88,29 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics.latency.labels(request.method, path).observe(time.perf_counter() - t0)
         return response
 
-    @app.exception_handler(RequestValidationError)
-    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, "validation_error", validation_message(exc))
-
-    @app.exception_handler(HTTPException)
-    async def on_http(_: Request, exc: HTTPException) -> JSONResponse:
-        kinds = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}
-        return error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail))
-
-    @app.exception_handler(AuthError)
-    async def on_auth(_: Request, exc: AuthError) -> JSONResponse:
-        return error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", exc.message)
-
-    @app.exception_handler(RagsearchError)
-    async def on_ragsearch(_: Request, exc: RagsearchError) -> JSONResponse:
-        status = next((code for cls, code in STATUS if isinstance(exc, cls)), 503)
-        return error(status, type(exc).__name__, str(exc))
-
-    @app.exception_handler(Exception)
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("api.unexpected_error", path=request.url.path, error_type=type(exc).__name__)
-        return error(500, "internal_error", "an unexpected error occurred; it was logged")
-
+    errors.install(app, settings)
     for module in (search, answer, documents, feedback, models, health):
         app.include_router(module.router)
     return app

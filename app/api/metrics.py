@@ -32,6 +32,12 @@ class Metrics:
             "ragsearch_llm_tokens_per_second", "LLM decode speed",
             buckets=(1, 2, 5, 10, 20, 40, 80, 160, 320), registry=self.registry,
         )  # fmt: skip
+        self.log_write_failures = Counter(
+            "ragsearch_log_write_failures_total",
+            "query-log and feedback writes that failed (full disk, unwritable home); the request was served",
+            ["log"],
+            registry=self.registry,
+        )
         self.answers = Counter(
             "ragsearch_answers_total", "answers by status", ["status"], registry=self.registry
         )

@@ -173,3 +173,19 @@ def test_bulk_actions() -> None:
     ]
     with pytest.raises(InvalidInputError, match="dimension 2"):
         rq.unit_vector(np.ones(2, dtype=np.float32), 3)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"a\x00b": "x"}, {"lang\n": "en"}, {"": "en"}, {'say"': "x"}, {"score": float("nan")}, {"n": float("inf")}],
+)
+def test_filters_are_checked_like_the_embedded_backend_does(filters: dict[str, object]) -> None:
+    """The same `check_filters` as the embedded backend: a bad key or value is refused before any request."""
+    for build in (
+        lambda: rq.filter_clauses(filters),  # type: ignore[arg-type]
+        lambda: rq.bm25_query("q", FieldBoosts(), filters),  # type: ignore[arg-type]
+        lambda: rq.knn_clause([1.0, 0.0, 0.0], 5, filters),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidInputError, match="invalid filter"):
+            build()
+    assert rq.filter_clauses({"lang": "en", "n": 2}) == [{"term": {"metadata.lang": "en"}}, {"term": {"metadata.n": 2}}]

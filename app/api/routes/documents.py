@@ -67,7 +67,7 @@ def _ingest(
     )
 
 
-@router.get("/documents/{passage_id}", response_model=PassageOut, dependencies=[ReadAuth], responses=ERRORS,
+@router.get("/documents/{passage_id:path}", response_model=PassageOut, dependencies=[ReadAuth], responses=ERRORS,
             summary="Fetch a stored passage")  # fmt: skip
 def get_document(
     passage_id: str, runtime: RuntimeDep, index: Annotated[str | None, Query(max_length=64)] = None
@@ -79,7 +79,7 @@ def get_document(
     return PassageOut(id=p.id, doc_id=p.doc_id, title=p.title, text=p.text, metadata=p.metadata)
 
 
-@router.delete("/documents/{item_id}", response_model=DeletedOut, dependencies=[WriteAuth], responses=ERRORS,
+@router.delete("/documents/{item_id:path}", response_model=DeletedOut, dependencies=[WriteAuth], responses=ERRORS,
                summary="Delete every passage of a document id, or one passage by id")  # fmt: skip
 def delete_document(
     item_id: str, runtime: RuntimeDep, index: Annotated[str | None, Query(max_length=64)] = None

@@ -1,20 +1,73 @@
 from __future__ import annotations
 
+import shutil
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import RuntimeDep
+from app.api.deps import ReadAuth, RuntimeDep
+from app.api.errors import public_message
 from app.api.schemas import HealthOut
 from app.drift import compare_windows
-from retrieval.errors import RagsearchError
+from app.runtime import Runtime
+from retrieval.errors import IndexLockedError, RagsearchError
+from retrieval.index import CheckableIndex
 
 router = APIRouter(tags=["operations"])
 
+MIN_FREE_BYTES = 64 * 1024 * 1024
+"""Less free space than this under the home folder makes health `degraded` (writes will soon fail)."""
 
-@router.get("/health", response_model=HealthOut, summary="Backend, indexes, models and LLM reachability")
+
+def index_problems(runtime: Runtime, name: str) -> tuple[int | None, list[str]]:
+    """The index's passage count and what its check finds wrong (the parts compared with the store)."""
+    try:
+        index = runtime.index(name)
+        count = index.count()
+        if isinstance(index, CheckableIndex):
+            try:
+                report = index.check()
+            except IndexLockedError:
+                return count, []  # a writer holds it: busy, not broken
+            return count, [f"index {name}: {p}" for p in report.problems]
+        return count, []
+    except (RagsearchError, OSError) as exc:
+        runtime.forget(name)
+        return None, [f"index {name}: {exc}"]
+
+
+def storage_problems(runtime: Runtime) -> list[str]:
+    problems = []
+    try:
+        free = shutil.disk_usage(runtime.settings.home if runtime.settings.home.exists() else ".").free
+        if free < MIN_FREE_BYTES:
+            problems.append(f"disk: {free // (1024 * 1024)} MB free under the home folder; writes will fail")
+    except OSError as exc:
+        problems.append(f"disk: cannot read free space ({exc.strerror})")
+    for what, store in (("query log", runtime.querylog), ("feedback", runtime.feedback)):
+        if store.failures:
+            problems.append(f"{what}: {store.failures} operation(s) failed since start ({store.last_error})")
+    return problems
+
+
+def model_problems(runtime: Runtime) -> tuple[str | None, list[str]]:
+    """The promoted LTR version, and why it cannot be served (checked without loading it)."""
+    try:
+        promoted = runtime.registry.promoted
+        version = runtime.settings.rerank.model or promoted
+        if version is not None:
+            runtime.registry.verify(version)
+        return promoted, []
+    except RagsearchError as exc:
+        return None, [f"ltr model: {exc}; ltr requests are served by hybrid"]
+
+
+@router.get("/health", response_model=HealthOut, dependencies=[ReadAuth],
+            summary="Backend, indexes, models, storage and LLM reachability")  # fmt: skip
 def health(runtime: RuntimeDep) -> HealthOut:
+    """`degraded` with the reasons in `problems` when an index disagrees with its store, the disk is (nearly)
+    full, log writes fail, the LTR model or registry is damaged or the LLM is unreachable."""
     problems: list[str] = []
     counts: dict[str, int | None] = {}
     try:
@@ -23,17 +76,16 @@ def health(runtime: RuntimeDep) -> HealthOut:
         names = []
         problems.append(f"backend: {exc}")
     for name in names:
-        try:
-            counts[name] = runtime.index(name).count()
-        except (RagsearchError, OSError) as exc:
-            counts[name] = None
-            runtime.forget(name)
-            problems.append(f"index {name}: {exc}")
+        counts[name], found = index_problems(runtime, name)
+        problems += found
+    promoted, found = model_problems(runtime)
+    problems += found + storage_problems(runtime)
     llm: dict[str, object] = {"configured": runtime.llm is not None}
     if runtime.llm is not None:
         llm.update(model=runtime.llm.model, reachable=runtime.llm.ping())
         if not llm["reachable"]:
             problems.append("llm: not reachable")
+    home = runtime.settings.home
     return HealthOut(
         status="degraded" if problems else "ok",
         backend=runtime.settings.backend,
@@ -41,7 +93,8 @@ def health(runtime: RuntimeDep) -> HealthOut:
         default_index=runtime.settings.index,
         embedding_model=runtime.settings.embedding.model,
         llm=llm,
-        problems=problems,
+        promoted_model=promoted,
+        problems=[public_message(p, home) for p in problems],
     )
 
 
@@ -50,7 +103,9 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/drift", summary="Drift of recent queries against the window before them")
+@router.get(
+    "/drift", dependencies=[ReadAuth], summary="Drift of recent queries against the window before them"
+)
 def drift(
     runtime: RuntimeDep,
     recent: Annotated[int, Query(ge=10, le=100_000, description="queries in the recent window")] = 500,

@@ -9,6 +9,7 @@ from app.api.deps import ReadAuth, RuntimeDep
 from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
 from app.querylog import LoggedQuery, now
 from retrieval.errors import InvalidInputError
+from retrieval.index import check_filters
 from search.config import MODES, parse_mode
 
 router = APIRouter(tags=["search"])
@@ -21,6 +22,7 @@ def parse_filters(raw: list[str]) -> dict[str, str]:
         if not sep or not key or not value:
             raise InvalidInputError(f"filter {item!r} is not of the form key:value")
         filters[key] = value
+    check_filters(filters)
     return filters
 
 
@@ -73,10 +75,12 @@ def search(
         out.append(SearchHit(rank=rank, title=p.title, text=p.text, metadata=p.metadata, **h.to_dict()))
     took = (time.perf_counter() - t0) * 1e3
     dense = [h.dense_score for h in hits if h.dense_score is not None]
-    runtime.querylog.add(
+    logged = runtime.querylog.add(
         LoggedQuery(now(), "search", result.mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
                     max(dense) if dense else None, hits[0].rerank_score if hits else None, took)
     )  # fmt: skip
+    if not logged:
+        metrics.log_write_failures.labels("querylog").inc()
     return SearchResponse(
         query=q,
         mode=result.mode,
