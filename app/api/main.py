@@ -33,13 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Search (BM25, dense, hybrid), cited answers, documents and feedback over one index.",
         lifespan=lifespan,
-        max_body_size=settings.api.max_body_bytes,
     )
     app.state.runtime = Runtime(settings)
     app.state.metrics = Metrics()
     # the key and the declared body size are checked before anything reads the body (inside CORS and the
     # metrics, so refusals carry CORS headers and are counted)
-    app.add_middleware(Guard, settings=settings, routes=lambda: app.router.routes)
+    modules = (search, answer, documents, feedback, models, health)
+    app.add_middleware(Guard, settings=settings, routes=[r for m in modules for r in m.router.routes])
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -59,6 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     errors.install(app, settings)
-    for module in (search, answer, documents, feedback, models, health):
+    for module in modules:
         app.include_router(module.router)
     return app

@@ -31,18 +31,18 @@ def own_home(home: Path, tmp_path: Path) -> Path:  # noqa: F811
     return Path(shutil.copytree(home, tmp_path / "home"))
 
 
-def client(home: Path, **overrides: object) -> Iterator[httpx.Client]:
-    for url in serve({"api": {"api_key": KEY}, **overrides}, home):
+def client(home_dir: Path, **overrides: object) -> Iterator[httpx.Client]:
+    for url in serve({"api": {"api_key": KEY}, **overrides}, home_dir):
         with httpx.Client(base_url=url, timeout=60) as c:
             yield c
 
 
-def start_process(home: Path, **env_extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_process(home_dir: Path, **env_extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """`ragsearch serve` in its own process: a crash there cannot take the test run with it, and its memory
     is its own to measure."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-    env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX="sf", RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
+    env.update(RAGSEARCH_HOME=str(home_dir), RAGSEARCH_INDEX="sf", RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
                RAGSEARCH_EMBEDDING_ONNX_CACHE=os.environ.get("RAGSEARCH_EMBEDDING_ONNX_CACHE", ""), **env_extra)  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
@@ -187,7 +187,9 @@ def rss_kb(pid: int) -> int:
 
 
 def test_large_bodies_without_key_do_not_grow_server_memory(home: Path, tmp_path: Path) -> None:  # noqa: F811
-    proc, url = start_process(Path(shutil.copytree(home, tmp_path / "home")), RAGSEARCH_API_MAX_BODY_BYTES="2000000000")
+    proc, url = start_process(
+        Path(shutil.copytree(home, tmp_path / "home")), RAGSEARCH_API_MAX_BODY_BYTES="2000000000"
+    )
     try:
         with httpx.Client(base_url=url, timeout=60) as api:
             api.get("/search", params={"q": QUESTION})  # warm: model loaded, first request served
@@ -210,7 +212,9 @@ def test_large_bodies_without_key_do_not_grow_server_memory(home: Path, tmp_path
 def test_body_limit_from_content_length_and_while_streaming(home: Path) -> None:  # noqa: F811
     for api in client(home, api={"api_key": KEY, "max_body_bytes": 100_000}):
         big = b'{"passages": []}' + b" " * 200_000
-        r = api.post("/documents", content=big, headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+        r = api.post(
+            "/documents", content=big, headers={"X-API-Key": KEY, "Content-Type": "application/json"}
+        )
         assert assert_error_shape(r, 413)["type"] == "too_large"
         # no Content-Length (chunked): counted while it streams
         r = api.post("/documents", content=iter([big[:50_000]] * 4),

@@ -121,8 +121,8 @@ def test_missing_file_and_damaged_registry_or_manifest(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="missing"):
         registry.verify()
     (registry.root / "registry.json").write_text("{not json")
-    with pytest.raises(ModelUnavailableError, match="registry.json"):
+    with pytest.raises(ModelUnavailableError, match=r"registry\.json"):
         _ = registry.promoted
     model_file(tmp_path).with_name("manifest.json").write_text("[")
-    with pytest.raises(ModelUnavailableError, match="manifest.json"):
+    with pytest.raises(ModelUnavailableError, match=r"manifest\.json"):
         registry.manifest("v0001")

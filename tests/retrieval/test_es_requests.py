@@ -177,7 +177,14 @@ def test_bulk_actions() -> None:
 
 @pytest.mark.parametrize(
     "filters",
-    [{"a\x00b": "x"}, {"lang\n": "en"}, {"": "en"}, {'say"': "x"}, {"score": float("nan")}, {"n": float("inf")}],
+    [
+        {"a\x00b": "x"},
+        {"lang\n": "en"},
+        {"": "en"},
+        {'say"': "x"},
+        {"score": float("nan")},
+        {"n": float("inf")},
+    ],
 )
 def test_filters_are_checked_like_the_embedded_backend_does(filters: dict[str, object]) -> None:
     """The same `check_filters` as the embedded backend: a bad key or value is refused before any request."""
@@ -188,4 +195,7 @@ def test_filters_are_checked_like_the_embedded_backend_does(filters: dict[str, o
     ):
         with pytest.raises(InvalidInputError, match="invalid filter"):
             build()
-    assert rq.filter_clauses({"lang": "en", "n": 2}) == [{"term": {"metadata.lang": "en"}}, {"term": {"metadata.n": 2}}]
+    assert rq.filter_clauses({"lang": "en", "n": 2}) == [
+        {"term": {"metadata.lang": "en"}},
+        {"term": {"metadata.n": 2}},
+    ]

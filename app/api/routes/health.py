@@ -53,6 +53,7 @@ def storage_problems(runtime: Runtime) -> list[str]:
 
 def model_problems(runtime: Runtime) -> tuple[str | None, list[str]]:
     """The promoted LTR version, and why it cannot be served (checked without loading it)."""
+    promoted: str | None = None
     try:
         promoted = runtime.registry.promoted
         version = runtime.settings.rerank.model or promoted
@@ -60,7 +61,7 @@ def model_problems(runtime: Runtime) -> tuple[str | None, list[str]]:
             runtime.registry.verify(version)
         return promoted, []
     except RagsearchError as exc:
-        return None, [f"ltr model: {exc}; ltr requests are served by hybrid"]
+        return promoted, [f"ltr model: {exc}; ltr requests are served by hybrid"]
 
 
 @router.get("/health", response_model=HealthOut, dependencies=[ReadAuth],
