@@ -54,7 +54,7 @@ KINDS = {
     422: "validation_error",
 }
 KNOWN_RE = re.compile(r"\s*\((?:known|versions): [^)]*\)")
-ABS_PATH_RE = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)*[\w.@+-]+")
+ABS_PATH_RE = re.compile(r"(?<![\w.:/>])/(?:[\w.@+-]+/)*[\w.@+-]+")
 
 
 def error(status: int, kind: str, message: str) -> JSONResponse:

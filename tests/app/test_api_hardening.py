@@ -5,6 +5,7 @@ errors, bodies read before the key check, hanging LLMs, passage ids with '/', on
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -143,8 +144,13 @@ def test_llm_credentials_are_redacted(home: Path) -> None:  # noqa: F811
 
 # ---- 5: a log that cannot be written never fails a search, nor the start ------------------------------------
 def test_unwritable_logs_do_not_stop_the_server_or_searches(own_home: Path) -> None:
-    (own_home / "querylog.sqlite").mkdir()  # sqlite cannot open a directory: every write fails, for real
-    (own_home / "feedback.sqlite").mkdir()
+    for name in (
+        "querylog.sqlite",
+        "feedback.sqlite",
+    ):  # sqlite cannot open a directory: writes fail, for real
+        for old in own_home.glob(name + "*"):
+            old.unlink()
+        (own_home / name).mkdir()
     for api in client(own_home):
         for _ in range(2):
             r = api.get("/search", params={"q": QUESTION})
@@ -187,24 +193,24 @@ def rss_kb(pid: int) -> int:
 
 
 def test_large_bodies_without_key_do_not_grow_server_memory(home: Path, tmp_path: Path) -> None:  # noqa: F811
-    proc, url = start_process(
-        Path(shutil.copytree(home, tmp_path / "home")), RAGSEARCH_API_MAX_BODY_BYTES="2000000000"
-    )
+    proc, url = start_process(Path(shutil.copytree(home, tmp_path / "home")))  # the key is checked first
     try:
         with httpx.Client(base_url=url, timeout=60) as api:
             api.get("/search", params={"q": QUESTION})  # warm: model loaded, first request served
             before = rss_kb(proc.pid)
             chunk = b" " * (1 << 20)
+            statuses = []
             for _ in range(4):
                 try:
                     r = api.post("/documents", content=iter([chunk] * 100),
                                  headers={"Content-Type": "application/json", "Content-Length": str(100 << 20)})  # fmt: skip
-                    assert r.status_code == 401
+                    statuses.append(r.status_code)
                 except httpx.TransportError:
                     pass  # the server answered 401 and closed the connection while we were still sending
             after = rss_kb(proc.pid)
         print(f"server RSS {before // 1024} MB -> {after // 1024} MB after 4 x 100 MB bodies without a key")
         assert after - before < 50 * 1024, (before, after)
+        assert set(statuses) <= {401}, statuses
     finally:
         stop(proc)
 
@@ -285,7 +291,7 @@ def test_framework_errors_have_the_one_shape(home: Path) -> None:  # noqa: F811
         assert_error_shape(ctrl, 422)
         missing = assert_error_shape(api.get("/search", params={"q": "x", "index": "nope"}), 404)
         assert str(home) not in missing["message"] and "known" not in missing["message"], missing
-        assert "/" not in missing["message"].split("`")[0], missing  # no path before the suggested command
+        assert not re.search(r"(?<![\w>])/\w", missing["message"].split("`")[0]), missing  # no absolute path
 
 
 def test_protect_reads_covers_health_and_drift(home: Path) -> None:  # noqa: F811

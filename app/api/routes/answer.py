@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from answer.answering import Answer, AnswerStart
 from answer.protocol import TextDelta
 from app.api.deps import ReadAuth, RuntimeDep
+from app.api.errors import public_message
 from app.api.metrics import Metrics
 from app.api.schemas import AnswerRequest, AnswerResponse, ErrorResponse
 from retrieval.errors import RagsearchError
@@ -74,7 +75,8 @@ def answer(body: AnswerRequest, request: Request, runtime: RuntimeDep) -> Answer
                     observe(metrics, event)
                     yield sse("answer", event.to_dict())
         except RagsearchError as exc:
-            yield sse("error", {"type": type(exc).__name__, "message": str(exc)})
+            message = public_message(str(exc), runtime.settings.home)
+            yield sse("error", {"type": type(exc).__name__, "message": message})
 
     return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
