@@ -29,8 +29,7 @@ def run_in(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproce
 def test_foreign_keys_in_dotenv_are_ignored_and_ours_are_read(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (tmp_path / ".env").write_text(
-        "ELASTIC_PASSWORD=0123abcd\nOPENAI_API_KEY=sk-test\nCOMPOSE_PROJECT_NAME=x\n"
-        f"RAGSEARCH_HOME={home}\n"
+        f"ELASTIC_PASSWORD=0123abcd\nOPENAI_API_KEY=sk-test\nCOMPOSE_PROJECT_NAME=x\nRAGSEARCH_HOME={home}\n"
     )
     r = run_in(tmp_path, "models", "list", "--json")
     assert r.returncode == 0, r.stderr
