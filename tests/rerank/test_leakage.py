@@ -167,7 +167,7 @@ def test_measures_json_and_trec_runs_for_other_tools(home: Path, cranfield: Path
     assert hybrid["delta_vs_first"] == pytest.approx(hybrid["nDCG@10"] - bm25["nDCG@10"])
     assert hybrid["p_holm_vs_first"] >= hybrid["p_value_vs_first"] and bm25["p_value_vs_first"] is None
 
-    r = cli(home, "eval", data, *args)
+    r = cli(home, "eval", data, *args, env={"COLUMNS": "200"})  # one table row per line
     assert r.returncode == 0, r.stderr
     table = " ".join(r.stdout.split())
     assert "Holm" in table and re.search(
