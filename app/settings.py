@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -222,6 +223,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="_",
         env_nested_max_split=1,
         env_file=".env",
+        dotenv_filtering="match_prefix",  # .env is shared (compose's ELASTIC_PASSWORD...): only RAGSEARCH_* keys
         extra="forbid",
         case_sensitive=False,
     )
@@ -246,7 +248,10 @@ class Settings(BaseSettings):
     @classmethod
     def _refuse_unknown_env(cls, data: Any) -> Any:
         valid = valid_env_names()
-        unknown = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in valid)
+        env_file = cls.model_config.get("env_file")
+        dotenv = dotenv_values(env_file) if isinstance(env_file, str) and Path(env_file).is_file() else {}
+        names = {k.upper() for k in [*os.environ, *dotenv]}
+        unknown = sorted(k for k in names if k.startswith(ENV_PREFIX) and k not in valid)
         if unknown:
             raise ValueError(
                 f"unknown setting {', '.join(unknown)}; valid names are: {', '.join(sorted(valid))}"

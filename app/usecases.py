@@ -14,7 +14,9 @@ from app.services import make_backend, make_chunker, make_embedder, manifest_pat
 from app.settings import Settings
 from eval.data import JudgedSplit
 from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
+from eval.leakage import describe, overlap
 from eval.metrics import DEFAULT_MEASURES
+from eval.runs import Run
 from ingest.manifest import Manifest
 from ingest.pipeline import IngestReport, ingest_records
 from ingest.readers import Record
@@ -71,14 +73,78 @@ def delete_items(index: SearchIndex, settings: Settings, item_id: str) -> int:
     return index.delete([item_id])
 
 
-def refuse_seen_judgments(engine: SearchEngine, config: SearchConfig, split: JudgedSplit) -> None:
-    """Evaluating a learned ranker on its own training judgments measures nothing: refuse it."""
+def training_overlap(
+    engine: SearchEngine, config: SearchConfig, split: JudgedSplit, qids: Sequence[str]
+) -> tuple[list[str], str | None]:
+    """The ids of `qids` the learned ranker of `config` was trained or early-stopped on, and a note when its
+    manifest predates recorded query ids (then only split names can be compared; a match is refused)."""
     trained = engine.reranker(config).training_data()
-    if trained is not None and trained.dataset == split.dataset and split.split in trained.splits:
+    if trained is None or trained.dataset != split.dataset:
+        return [], None
+    if trained.queries is not None:
+        return overlap(qids, trained.queries), None
+    where = f"{trained.dataset}/{', '.join(sorted(trained.splits))}"
+    if set(split.split.split("+")) & trained.splits:
         raise InvalidInputError(
-            f"{config.label} was trained on {trained.dataset}/{', '.join(sorted(trained.splits))}: evaluating "
-            f"it on {split.split} measures nothing; evaluate on held-out judgments or pick another model"
+            f"{config.label} was trained on {where}: evaluating it on {split.split} measures nothing; "
+            "evaluate on held-out judgments or pick another model"
         )
+    return [], (
+        f"{config.label}: its manifest predates recorded training queries, so only split names were "
+        f"compared (trained on {where}); a split that shares queries with those goes unnoticed: retrain it"
+    )
+
+
+def exclude_seen(
+    engine: SearchEngine, split: JudgedSplit, systems: Sequence[SearchConfig], qids: list[str], exclude: bool
+) -> tuple[list[str], list[str]]:
+    """(the queries to evaluate, notes). A learned ranker's training or early-stopping queries among `qids`
+    are refused, naming them, or with `exclude` left out of the evaluation for every system."""
+    notes: list[str] = []
+    seen: dict[str, list[str]] = {}
+    for config in systems:
+        if config.mode is Mode.LTR:
+            clash, note = training_overlap(engine, config, split, qids)
+            notes += [note] if note else []
+            if clash:
+                seen[config.label] = clash
+    if not seen:
+        return qids, notes
+    named = "; ".join(
+        f"{label} was trained or early-stopped on {describe(clash, len(qids))} of {split.dataset}/{split.split}"
+        for label, clash in seen.items()
+    )
+    if not exclude:
+        raise InvalidInputError(
+            f"{named}: evaluating it on them measures nothing; evaluate on held-out judgments, or pass "
+            "--exclude-training-queries to measure every system on the other queries only"
+        )
+    drop = set().union(*seen.values())
+    kept = [q for q in qids if q not in drop]
+    if not kept:
+        raise InvalidInputError(f"{named}: no other query is left to evaluate on")
+    return kept, [*notes, f"left out {len(drop)} training or early-stopping queries: {named}"]
+
+
+def run_config(
+    engine: SearchEngine,
+    config: SearchConfig,
+    queries: dict[str, str],
+    vectors: dict[str, Vector] | None = None,
+    depth: int = EVAL_DEPTH,
+    progress: ProgressFactory | None = None,
+) -> Run:
+    """One configuration over `queries` (qid -> text) through the search entry point: a TREC run."""
+    if vectors is None:
+        vectors = dict(zip(queries, engine.encode(list(queries.values())), strict=True))
+    ranking = config.replace(k=depth)
+
+    def rank(text: str, vector: Vector) -> list[Candidate]:
+        return engine.search(text, ranking, query_vector=vector).hits
+
+    return run_system(
+        rank, queries, vectors, progress(f"run {config.label}", len(queries)) if progress else None
+    )
 
 
 def evaluate(
@@ -88,30 +154,28 @@ def evaluate(
     subset: tuple[str, Sequence[str]] | None = None,
     progress: ProgressFactory | None = None,
     runs_dir: Path | None = None,
+    exclude_training_queries: bool = False,
+    measures: Sequence[str] = DEFAULT_MEASURES,
 ) -> EvalReport:
     """Run every configuration over the judged queries (each through the one search entry point) and
-    compare them against the first: metrics and paired tests. `subset` = (name, query ids)."""
-    for config in systems:
-        if config.mode is Mode.LTR:
-            refuse_seen_judgments(engine, config, split)
+    compare them against the first: metrics and paired tests. `subset` = (name, query ids).
+
+    A learned ranker is never measured on queries it was trained or early-stopped on: refused, or with
+    `exclude_training_queries` those queries are left out for every system (the report says so)."""
     qids = list(split.queries) if subset is None else [q for q in subset[1] if q in split.queries]
+    asked = len(qids)
+    qids, notes = exclude_seen(engine, split, systems, qids, exclude_training_queries)
+    subset_name = None if subset is None else subset[0]
+    if len(qids) < asked:
+        subset_name = ", ".join(
+            x for x in (subset_name, f"without {asked - len(qids)} training queries") if x
+        )
     queries = {q: split.queries[q] for q in qids}
     vectors = dict(zip(qids, engine.encode([queries[q] for q in qids]), strict=True))
-    runs = {}
-    for config in systems:
-        ranking = config.replace(k=EVAL_DEPTH)
-
-        def rank(text: str, vector: Vector, ranking: SearchConfig = ranking) -> list[Candidate]:
-            return engine.search(text, ranking, query_vector=vector).hits
-
-        advance = progress(f"eval {config.label}", len(qids)) if progress else None
-        runs[config.label] = run_system(rank, queries, vectors, advance)
+    runs = {
+        config.label: run_config(engine, config, queries, vectors, EVAL_DEPTH, progress) for config in systems
+    }
     if runs_dir:
         save_runs(runs, runs_dir, split.dataset, split.split)
-    return compare_systems(
-        split,
-        runs,
-        DEFAULT_MEASURES,
-        None if subset is None else subset[1],
-        None if subset is None else subset[0],
-    )
+    report = compare_systems(split, runs, measures, qids, subset_name)
+    return dataclasses.replace(report, notes=tuple(notes))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +24,21 @@ def splits(dataset_dir: Path) -> list[str]:
 
 
 def read_qrels(path: Path) -> Qrels:
+    """BEIR TSV (`query-id corpus-id score`, header optional) or TREC qrels (`qid iter docid rel`), the fields
+    separated by tabs or, in a line without a tab, by any whitespace."""
     qrels: Qrels = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter="\t")
-        for lineno, row in enumerate(reader, start=1):
-            if not row or (lineno == 1 and row[0] == "query-id"):
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            row = line.split("\t") if "\t" in line else line.split()
+            if not line.strip() or (lineno == 1 and row[0] == "query-id"):
                 continue
             if len(row) == 4:  # TREC qrels: qid iter docid rel
                 row = [row[0], row[2], row[3]]
             if len(row) != 3:
-                raise InvalidInputError(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score'")
+                raise InvalidInputError(
+                    f"{path}:{lineno}: expected 'query-id corpus-id score' or TREC 'qid iter docid rel'"
+                )
             try:
                 rel = int(float(row[2]))
             except ValueError:
@@ -55,6 +59,25 @@ def read_queries(path: Path) -> dict[str, str]:
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise InvalidInputError(f"{path}:{lineno}: not a query record ({exc})") from None
     return queries
+
+
+def read_topics(path: Path) -> dict[str, str]:
+    """Queries to run: BEIR `queries.jsonl`, or a TSV file of `qid<TAB>text` lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist")
+    if path.suffix == ".jsonl":
+        return read_queries(path)
+    topics = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            qid, tab, text = line.rstrip("\r\n").partition("\t")
+            if not tab or not qid.strip() or not text.strip():
+                raise InvalidInputError(f"{path}:{lineno}: expected 'qid<TAB>text'")
+            topics[qid.strip()] = text.strip()
+    return topics
 
 
 def load_split(dataset_dir: Path, split: str) -> JudgedSplit:
@@ -97,4 +120,12 @@ def merge_splits(base: JudgedSplit, extra: JudgedSplit) -> JudgedSplit:
         f"{base.split}+{extra.split}",
         {**base.queries, **extra.queries},
         {**base.qrels, **extra.qrels},
+    )
+
+
+def restrict(split: JudgedSplit, qids: list[str]) -> JudgedSplit:
+    """The same split with only the queries `qids` (and their judgments)."""
+    keep = [q for q in qids if q in split.queries]
+    return JudgedSplit(
+        split.dataset, split.split, {q: split.queries[q] for q in keep}, {q: split.qrels[q] for q in keep}
     )

@@ -52,3 +52,23 @@ def paired_ttest(a: dict[str, float], b: dict[str, float]) -> float:
     if len(qids) < 2 or np.allclose(x, y):
         return 1.0
     return float(stats.ttest_rel(x, y).pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given (step-down, kept monotone, capped at 1).
+
+    Written out: scipy has no Holm (`scipy.stats.false_discovery_control` is Benjamini-Hochberg, which
+    controls another error rate) and statsmodels is not a dependency for these few lines.
+    """
+    m = len(pvalues)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda j: pvalues[j])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def format_p(p: float) -> str:
+    """Four decimals; below 0.0001 as '<0.0001' (never a misleading 0.0000)."""
+    return "<0.0001" if p < 0.0001 else f"{p:.4f}"

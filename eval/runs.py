@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 Run = dict[str, dict[str, float]]
@@ -35,13 +35,17 @@ def to_run(ranked: Mapping[str, Sequence[tuple[str, float]]]) -> Run:
     return run
 
 
+def trec_lines(run: Run, tag: str) -> Iterator[str]:
+    for qid in sorted(run):
+        ranked = sorted(run[qid].items(), key=lambda kv: -kv[1])
+        for rank, (doc, score) in enumerate(ranked, start=1):
+            yield f"{qid} Q0 {doc} {rank} {score!r} {tag}\n"
+
+
 def write_trec(run: Run, path: Path, tag: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for qid in sorted(run):
-            ranked = sorted(run[qid].items(), key=lambda kv: -kv[1])
-            for rank, (doc, score) in enumerate(ranked, start=1):
-                f.write(f"{qid} Q0 {doc} {rank} {score!r} {tag}\n")
+        f.writelines(trec_lines(run, tag))
 
 
 def read_trec(path: Path) -> Run:

@@ -1,7 +1,8 @@
 """Which files an ingest reads: walk the given paths, apply include/exclude globs, name each document.
 
 A document's id is its path relative to the folder that was given (`guide/install.md`), or its file name
-when a file was given, so moving the folder keeps every id. A BEIR folder (one with `corpus.jsonl`) and a
+when a file was given, so moving the folder keeps every id. Two folders can name the same id: the ingest
+refuses the second one's file (`ingest.runner`), it never replaces the other silently. A BEIR folder (one with `corpus.jsonl`) and a
 `.jsonl` file hold records with ids of their own.
 """
 

@@ -55,6 +55,18 @@ class Manifest:
         rows = self._db.execute("SELECT doc_id, source FROM documents WHERE root=?", (str(root),))
         return dict(rows.fetchall())
 
+    def sources(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """doc_id -> (root, source) of those of `doc_ids` the manifest knows."""
+        ids, found = list(doc_ids), {}
+        for i in range(0, len(ids), SQL_CHUNK):
+            chunk = ids[i : i + SQL_CHUNK]
+            rows = self._db.execute(
+                f"SELECT doc_id, root, source FROM documents WHERE doc_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update({d: (r, s) for d, r, s in rows.fetchall()})
+        return found
+
     def remove(self, doc_ids: Sequence[str]) -> None:
         ids = list(doc_ids)
         self._db.execute("BEGIN IMMEDIATE")

@@ -143,6 +143,7 @@ class _Run:
                 except OSError as exc:
                     self.fail(f, f"cannot read: {exc.strerror or exc}")
                     self.tick(files=1, size=f.size)
+            hashed = self.refuse_collisions(hashed)
             self.manifest.register((f.doc_id, f.root, f.path) for f, _ in hashed)
             markers = {p.doc_id: p for p in self.index.get([passage_id(f.doc_id, 0) for f, _ in hashed])}
             for f, h in hashed:
@@ -155,6 +156,21 @@ class _Run:
                         (f, h, 0 if marker is None else int(marker.metadata.get(MARKER_COUNT_KEY, 1)))
                     )
         return todo
+
+    def refuse_collisions(self, hashed: list[tuple[SourceFile, str]]) -> list[tuple[SourceFile, str]]:
+        """Documents whose id already names another file, one still there, ingested from another folder
+        (`guide/install.md` of two folders) are refused, naming both: replacing it would silently lose the
+        other. A folder that moved (the recorded file is gone) keeps its ids."""
+        known = self.manifest.sources([f.doc_id for f, _ in hashed])
+        kept = []
+        for f, h in hashed:
+            root, source = known.get(f.doc_id, (str(f.root), str(f.path)))
+            if root != str(f.root) and source != str(f.path) and Path(source).exists():
+                self.fail(f, collision(f.doc_id, Path(source), f.path))
+                self.tick(files=1, size=f.size)
+            else:
+                kept.append((f, h))
+        return kept
 
     # ---- phase 3: parse on a thread, embed and write here ----------------------------------------
     def parse_one(self, f: SourceFile, doc_hash: str, old_count: int) -> _Parsed:
@@ -269,6 +285,13 @@ class _Run:
                 log.info("ingest.pruned", root=str(root), documents=len(gone))
 
 
+def collision(doc_id: str, holder: Path, other: Path) -> str:
+    return (
+        f"same document id {doc_id!r} as {shown(holder)}: {shown(other)} would replace it; ingest the two "
+        "folders into separate indexes, or delete the other document first (`ragsearch delete`)"
+    )
+
+
 def mib(size: int) -> str:
     return f"{size / 2**20:.0f} MiB" if size >= 10 * 2**20 else f"{size / 2**20:.2g} MiB"
 
@@ -322,10 +345,7 @@ def ingest_paths(
             records.append(f)
             continue
         if f.doc_id in first_of:
-            run.fail(
-                f,
-                f"same document id {f.doc_id!r} as {shown(first_of[f.doc_id].path)}: ingest the two folders into separate indexes",
-            )
+            run.fail(f, collision(f.doc_id, first_of[f.doc_id].path, f.path))
             run.tick(files=1, size=f.size)
             continue
         first_of[f.doc_id] = f

@@ -6,15 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eval.data import JudgedSplit
+from eval.data import JudgedSplit, restrict
 from eval.evaluate import EvalReport, compare_systems
+from eval.leakage import describe, overlap
 from eval.metrics import DEFAULT_MEASURES, evaluate
 from rerank.dataset import TrainingSet, log_training_set
 from rerank.errors import FeatureMismatchError, TrainingDataError
 from rerank.extract import FeatureLogger
 from rerank.features import FEATURE_NAMES, FEATURES_VERSION
 from rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
-from rerank.train import TrainParams, cross_validate, fit, holdout, ndcg10
+from rerank.train import FittedRanker, TrainParams, cross_validate, fit, holdout, ndcg10
 from retrieval.searcher import Retriever
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -59,6 +60,38 @@ def split_metrics(ts: TrainingSet, scores: Any, split: JudgedSplit) -> dict[str,
     return {k: round(v, 6) for k, v in ev.means.items()}
 
 
+def test_metrics(
+    retriever: Retriever,
+    logger: FeatureLogger,
+    model: FittedRanker,
+    test: JudgedSplit,
+    seen: set[str],
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """LTR and hybrid metrics on the test queries the model was neither trained nor early-stopped on.
+
+    Overlapping queries are left out and counted (`excluded_training_queries`); when every test query
+    overlaps there is no test figure at all, only the note saying why.
+    """
+    out: dict[str, Any] = {"split": test.split}
+    clash = overlap(test.queries, seen)
+    kept = [q for q in test.queries if q not in set(clash)]
+    if clash:
+        out["excluded_training_queries"] = len(clash)
+        out["note"] = (
+            f"{describe(clash, len(test.queries))} of {test.split} were training or early-stopping queries: "
+            + (f"measured on the other {len(kept)}" if kept else "no test figure")
+        )
+    if not kept:
+        return out
+    held = restrict(test, kept)
+    test_ts = log_split(retriever, logger, held, progress)
+    ltr = split_metrics(test_ts, model.predict(test_ts.features), held)
+    hyb = split_metrics(test_ts, test_ts.column("fused_score"), held)
+    out["queries"] = len(kept)
+    return {**{f"ltr_{k}": v for k, v in ltr.items()}, **{f"hybrid_{k}": v for k, v in hyb.items()}, **out}
+
+
 def train_ltr(
     retriever: Retriever,
     logger: FeatureLogger,
@@ -89,21 +122,18 @@ def train_ltr(
     model = fit(train_ts, dev_ts, params)
     dev_qrels = {q: dev_split.qrels[q] for q in dev_ts.qids}
     dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)
-    metrics: dict[str, dict[str, float]] = {
+    # every judged query of the train and dev splits, logged or not: what evaluation must keep away from
+    dev_ids = list(dev.queries) if dev is not None else list(dev_ts.qids)
+    seen = {"train": [q for q in train.queries if q not in set(dev_ids)], "dev": dev_ids}
+    metrics: dict[str, dict[str, Any]] = {
         "dev": {
             "ltr_nDCG@10": round(dev_ndcg, 6),
             "hybrid_nDCG@10": round(ndcg10(dev_ts, dev_ts.column("fused_score"), dev_qrels), 6),
         }
     }
     if test is not None:
-        test_ts = log_split(retriever, logger, test, progress)
-        ltr = split_metrics(test_ts, model.predict(test_ts.features), test)
-        hyb = split_metrics(test_ts, test_ts.column("fused_score"), test)
-        metrics["test"] = {
-            **{f"ltr_{k}": v for k, v in ltr.items()},
-            **{f"hybrid_{k}": v for k, v in hyb.items()},
-        }
-        metrics["test"]["split"] = test.split  # type: ignore[assignment]
+        seen_ids = set(seen["train"]) | set(seen["dev"]) if test.dataset == train.dataset else set()
+        metrics["test"] = test_metrics(retriever, logger, model, test, seen_ids, progress)
     version = registry.next_version()
     manifest = ModelManifest(
         version=version,
@@ -135,6 +165,7 @@ def train_ltr(
         libraries=versions_of_libraries(),
         metrics=metrics,
         train_seconds=round(model.seconds, 3),
+        seen_queries=seen,
     )
     gate = None
     if promote_if_better:

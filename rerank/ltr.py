@@ -24,7 +24,7 @@ class LtrReranker:
 
     def training_data(self) -> TrainingData:
         m = self.model.manifest
-        return TrainingData(m.dataset, frozenset(m.trained_on))
+        return TrainingData(m.dataset, frozenset(m.trained_on), m.trained_queries)
 
     def rerank(self, query: str, candidates: Sequence[Candidate], query_vector: Vector) -> list[Candidate]:
         if not candidates:

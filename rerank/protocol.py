@@ -15,6 +15,9 @@ class TrainingData:
 
     dataset: str
     splits: frozenset[str]
+    queries: frozenset[str] | None = None
+    """Ids of the queries it was trained or early-stopped on; None for a legacy model that did not record
+    them (then only `splits` can be checked)."""
 
 
 @runtime_checkable

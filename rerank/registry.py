@@ -53,17 +53,27 @@ class ModelManifest:
     embedding_model: str
     index: str
     libraries: dict[str, str]
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     """{"dev": {"ltr": nDCG@10, "hybrid": ...}, "test": {...}}."""
     train_seconds: float = 0.0
     model_sha256: str | None = None
     """sha256 of model.txt, recorded at save time and checked before every load (None: an older model)."""
+    seen_queries: dict[str, list[str]] | None = None
+    """{"train": [query ids], "dev": [query ids]}: what evaluation must not measure it on. None in
+    manifests written before it was recorded (then evaluation can only compare split names)."""
 
     @property
     def trained_on(self) -> set[str]:
         """Splits whose judgments the model saw (training or early stopping)."""
         dev_split = self.dev if not self.dev.startswith("holdout") else self.train_split
         return {self.train_split, dev_split}
+
+    @property
+    def trained_queries(self) -> frozenset[str] | None:
+        """Ids of the queries it was trained or early-stopped on (None: a legacy manifest)."""
+        if self.seen_queries is None:
+            return None
+        return frozenset(q for ids in self.seen_queries.values() for q in ids)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -34,9 +36,11 @@ from app.services import (
     make_registry,
 )
 from app.settings import Settings
-from app.usecases import evaluate
-from eval.data import load_split
-from eval.evaluate import EvalReport
+from app.usecases import EVAL_DEPTH, evaluate, run_config
+from eval.data import load_split, read_topics
+from eval.evaluate import EvalReport, SystemResult
+from eval.metrics import DEFAULT_MEASURES, format_p, parse_measures
+from eval.runs import trec_lines, write_trec
 from eval.subsets import SUBSETS, subset_queries
 from ingest.datasets import download_dataset, local_dataset
 from retrieval.errors import InvalidInputError
@@ -52,7 +56,10 @@ def do_eval(
     runs_dir: Path | None,
     model: str | None = None,
     subset: str | None = None,
+    exclude_training_queries: bool = False,
+    measures: Sequence[str] = DEFAULT_MEASURES,
 ) -> EvalReport:
+    parse_measures(measures)  # a typo fails before any search runs
     base = default_search_config(s).replace(ltr_model=model)
     configs = [parse_system(name, base) for name in systems]
     split = load_split(dataset_dir, split_name)
@@ -68,6 +75,8 @@ def do_eval(
                 None if subset is None or subset_qids is None else (subset, subset_qids),
                 progress_steps(bar),
                 runs_dir,
+                exclude_training_queries,
+                measures,
             )
     finally:
         idx.close()
@@ -79,14 +88,45 @@ def print_eval(report: EvalReport) -> None:
     table.add_column("system")
     for m in report.measures:
         table.add_column(m, justify="right")
-    table.add_column(f"p vs {next(iter(report.systems))} ({report.measures[0]})", justify="right")
+    compared = sum(r.p_value is not None for r in report.systems.values())
+    holm = ", Holm-corrected" if compared > 1 else ""
+    table.add_column(
+        f"vs {next(iter(report.systems))} ({report.measures[0]}, paired t-test{holm})", justify="right"
+    )
     for name, r in report.systems.items():
-        table.add_row(
-            name,
-            *(f"{r.means[m]:.4f}" for m in report.measures),
-            "" if r.p_value is None else f"{r.p_value:.4f}",
-        )
+        table.add_row(name, *(f"{r.means[m]:.4f}" for m in report.measures), versus(r, compared > 1))
     out.print(table)
+    for note in report.notes:
+        out.print(f"note: {note}")
+
+
+def versus(r: SystemResult, several: bool) -> str:
+    """'+0.0587 (p 0.0003)', with the Holm-corrected p-value beside it when several systems are compared."""
+    if r.p_value is None or r.delta is None:
+        return ""
+    holm = f", Holm {format_p(r.p_holm)}" if several and r.p_holm is not None else ""
+    return f"{r.delta:+.4f} (p {format_p(r.p_value)}{holm})"
+
+
+def parse_list(value: str, what: str) -> list[str]:
+    names = [x.strip() for x in value.split(",") if x.strip()]
+    if not names:
+        raise InvalidInputError(f"{what} is empty")
+    return names
+
+
+def write_json(payload: object, as_json: bool, output: Path | None) -> None:
+    """`--json` prints to stdout, `--output PATH` writes a file; both may be given."""
+    text = json.dumps(payload, indent=2) + "\n"
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    if as_json:
+        sys.stdout.write(text)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the results as JSON (no table)")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="also write the JSON to this file")]
 
 
 def parse_systems(systems: str) -> list[str]:
@@ -104,21 +144,72 @@ def eval_cmd(
     systems: Annotated[
         str, typer.Option(help="comma-separated systems (modes, or ltr:VERSION); the first is the baseline")
     ] = ("bm25,dense,hybrid"),
-    json_path: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
+    measures: Annotated[
+        str, typer.Option(help="comma-separated ir-measures names, e.g. nDCG@10,R@100,RR@10,P@5,AP")
+    ] = ",".join(DEFAULT_MEASURES),
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
     runs: Annotated[Path | None, typer.Option(help="write TREC run files into this folder")] = None,
     model: ModelOpt = None,
     subset: Annotated[
         str | None, typer.Option(help=f"evaluate only a subset of the queries: {', '.join(SUBSETS)}")
     ] = None,
+    exclude_training_queries: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-training-queries",
+            help="leave out the queries an ltr model was trained or early-stopped on (else refused)",
+        ),
+    ] = False,
     backend: BackendOpt = None,
 ) -> None:
-    """Evaluate systems on judged queries: nDCG@10, R@100, RR@10 and a paired t-test against the first."""
+    """Evaluate systems (modes or ltr:VERSION) on judged queries: the measures, and against the first system
+    the difference and a paired t-test (Holm-corrected when several are compared). JSON has per-query values."""
     s = settings(backend)
-    report = do_eval(dataset_dir, index, split, parse_systems(systems), s, runs, model, subset)
-    print_eval(report)
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    report = do_eval(
+        dataset_dir,
+        index,
+        split,
+        parse_systems(systems),
+        s,
+        runs,
+        model,
+        subset,
+        exclude_training_queries,
+        parse_list(measures, "--measures"),
+    )
+    if not as_json:
+        print_eval(report)
+    write_json(report.to_json(), as_json, output)
+
+
+@cli.command("run")
+def run_cmd(
+    topics: Annotated[Path, typer.Argument(help="queries: BEIR queries.jsonl or a TSV file of qid<TAB>text")],
+    index: IndexOpt = "default",
+    config: Annotated[str, typer.Option(help="the system: a mode (hybrid) or ltr:VERSION")] = "hybrid",
+    k: Annotated[int, typer.Option(min=1, max=10_000, help="hits per query")] = EVAL_DEPTH,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write the run here (default: stdout)")
+    ] = None,
+    backend: BackendOpt = None,
+) -> None:
+    """Rank topics without judgments into a TREC run (`qid Q0 docid rank score tag`, tag = the system), for
+    trec_eval, ir-measures or any other tool."""
+    s = settings(backend)
+    queries = read_topics(topics)
+    system = parse_system(config, default_search_config(s))
+    idx = make_backend(s).open(index)
+    try:
+        engine = make_engine(idx, make_embedder(s), s)
+        with progress_bar("run", None) as bar:
+            run = run_config(engine, system, queries, depth=k, progress=progress_steps(bar))
+    finally:
+        idx.close()
+    if output:
+        write_trec(run, output, system.label)
+    else:
+        sys.stdout.writelines(trec_lines(run, system.label))
 
 
 @cli.command("eval-answers")
@@ -127,7 +218,8 @@ def eval_answers(
     index: IndexOpt = "default",
     split: Annotated[str, typer.Option(help="qrels split")] = "test",
     limit: Annotated[int, typer.Option(min=1, help="how many judged queries to answer")] = 30,
-    json_path: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
 ) -> None:
     """Citation coverage and precision of generated answers on judged queries."""
     s = settings()
@@ -150,9 +242,9 @@ def eval_answers(
     table.add_column("value", justify="right")
     for key, value in quality.to_dict().items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    out.print(table)
-    if json_path:
-        json_path.write_text(json.dumps(quality.to_dict(), indent=2) + "\n")
+    if not as_json:
+        out.print(table)
+    write_json(quality.to_dict(), as_json, output)
 
 
 @cli.command()

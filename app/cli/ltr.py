@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -206,6 +206,8 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
                 "dev": m.dev,
                 "dev_nDCG@10": m.metrics.get("dev", {}).get("ltr_nDCG@10"),
                 "test_nDCG@10": m.metrics.get("test", {}).get("ltr_nDCG@10"),
+                # legacy manifests: their test figure was never checked against the training queries
+                "test_checked": m.seen_queries is not None,
             }
         )
     if as_json:
@@ -221,17 +223,27 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
             str(r["created_at"]),
             f"{r['dataset']}/{r['train_split']}",
             "" if r["dev_nDCG@10"] is None else f"{r['dev_nDCG@10']:.4f}",
-            "" if r["test_nDCG@10"] is None else f"{r['test_nDCG@10']:.4f}",
+            test_cell(r["test_nDCG@10"], bool(r["test_checked"])),
         )
     out.print(table)
+    if not all(r["test_checked"] for r in rows):
+        out.print("unchecked: a legacy manifest without training query ids; its test figure may include them")
+
+
+def test_cell(value: Any, checked: bool) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if checked else f"{value:.4f} (unchecked)"
 
 
 @models_app.command("show")
 def models_show(version: Annotated[str, typer.Argument(help="e.g. v0001")]) -> None:
     """The manifest and feature importance of one version, as JSON."""
     registry = make_registry(settings())
+    m = registry.manifest(version)
     payload = {
-        **registry.manifest(version).to_dict(),
+        **m.to_dict(),
+        "leakage_check": "query ids" if m.seen_queries is not None else "split names only (legacy manifest)",
         "promoted": registry.promoted == version,
         "importance": registry.importance(version),
     }

@@ -70,7 +70,7 @@ def test_search_json(home: Path, mode: str) -> None:
 
 def test_eval_writes_json_runs_and_ranks_well(home: Path, scifact_slice: Path, tmp_path: Path) -> None:
     r = cli(home, "eval", str(scifact_slice), "--index", "sf", "--systems", "bm25,dense,hybrid",
-            "--json", str(tmp_path / "m.json"), "--runs", str(tmp_path / "runs"))  # fmt: skip
+            "--output", str(tmp_path / "m.json"), "--runs", str(tmp_path / "runs"))  # fmt: skip
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert (m["dataset"], m["split"], m["queries"]) == ("scifact", "test", 40)

@@ -72,7 +72,7 @@ def test_search_and_eval(es_index: tuple[Path, str], scifact_slice: Path, tmp_pa
     assert r.returncode == 0, r.stderr
     hits = json.loads(r.stdout)["hits"]
     assert len(hits) == 5 and hits[0]["title"] and any(h["bm25_rank"] and h["dense_rank"] for h in hits)
-    r = cli(home, "eval", str(scifact_slice), *be, "--json", str(tmp_path / "m.json"), env=ES)
+    r = cli(home, "eval", str(scifact_slice), *be, "--output", str(tmp_path / "m.json"), env=ES)
     assert r.returncode == 0, r.stderr
     systems = json.loads((tmp_path / "m.json").read_text())["systems"]
     assert all(systems[s]["nDCG@10"] > 0.5 for s in ("bm25", "dense", "hybrid")), systems

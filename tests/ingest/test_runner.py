@@ -205,3 +205,31 @@ def test_overlapping_arguments_ingest_a_file_once(index: EmbeddedIndex, docs: Pa
     assert [str(w) for w in report.warnings] == [
         f"{docs / 'guide' / 'install.md'}: given twice: ingested once, as 'install.md'"
     ]
+
+
+def test_same_path_in_another_folder_is_refused_not_overwritten(index: EmbeddedIndex, tmp_path: Path) -> None:
+    """Two folders both holding `guide/install.md`, ingested one after the other into one index."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        (folder / "guide").mkdir(parents=True)
+        (folder / "guide" / "install.md").write_text(
+            f"# Install\n\nthe install guide of folder {folder.name}"
+        )
+    assert run_ingest([a], index, EMB, tmp_path).added == 1
+    report = run_ingest([b], index, EMB, tmp_path)
+    assert (report.added, report.updated) == (0, 0)
+    why = reasons(report.failed)["install.md"]
+    assert "same document id 'guide/install.md'" in why
+    assert str(a / "guide" / "install.md") in why and str(b / "guide" / "install.md") in why
+    assert passages_of(index, "guide/install.md")[0].text.endswith("folder a")
+
+    # the folder that holds the id still updates it; a folder that moved keeps its ids
+    (a / "guide" / "install.md").write_text("# Install\n\nthe new install guide of folder a")
+    assert run_ingest([a], index, EMB, tmp_path).updated == 1
+    moved = tmp_path / "moved"
+    a.rename(moved)
+    report = run_ingest([moved], index, EMB, tmp_path)
+    assert (report.unchanged, report.failed) == (1, [])
+    # now b's copy is refused against the moved folder's file
+    report = run_ingest([b], index, EMB, tmp_path)
+    assert str(moved / "guide" / "install.md") in reasons(report.failed)["install.md"]
