@@ -21,7 +21,6 @@ import typer.main
 from rich.progress import Progress
 
 from app.cli import cli as cli_app
-from app.cli.common import PlainLines
 from app.querylog import LoggedQuery, QueryLog
 from tests.app.test_cli import REPO, cli
 from tests.net import free_port
@@ -133,6 +132,8 @@ def test_ui_prints_its_url(tmp_path: Path) -> None:
 
 
 def test_plain_progress_lines_are_periodic_and_final() -> None:
+    from app.cli.common import PlainLines
+
     stream = io.StringIO()
     progress = Progress(disable=True)
     with PlainLines(progress, stream, every=0.05):
