@@ -17,7 +17,7 @@ from typing import Any
 
 from retrieval.errors import RagsearchError
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 """Part of every document hash: bump it when extraction changes, so documents are re-read."""
 
 
@@ -87,65 +87,168 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def decode_text(data: bytes) -> tuple[str, str | None]:
-    """Text of a file, newlines normalised; a note when it was not valid UTF-8 (read as Windows-1252)."""
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    text: str
+    encoding: str
+    """Python codec name of what was decoded (`utf-8`, `cp1251`, `cp932`, ...)."""
+    note: str | None = None
+
+
+ENCODING_NAMES = {
+    "cp1252": "Windows-1252",
+    "cp1251": "Windows-1251",
+    "cp1250": "Windows-1250",
+    "koi8_r": "KOI8-R",
+    "cp932": "Shift_JIS (cp932)",
+    "shift_jis": "Shift_JIS",
+    "shift_jis_2004": "Shift_JIS",
+    "euc_jp": "EUC-JP",
+    "euc_jis_2004": "EUC-JP",
+    "gb18030": "GB18030",
+    "big5": "Big5",
+}
+
+
+def detect_encoding(data: bytes) -> str:
+    """The likeliest legacy encoding of bytes that are not UTF-8 (charset-normalizer). Windows-1252 wins
+    a near tie: short Western texts fit many code pages equally well, and it is the usual one."""
+    from charset_normalizer import from_bytes
+
+    results = from_bytes(data[: 1 << 20])
+    best = results.best()
+    if best is None:
+        return "cp1252"
+    for r in results:
+        if r.encoding == "cp1252" and r.chaos <= best.chaos + 0.1 and r.coherence >= best.coherence - 0.1:
+            return "cp1252"
+    return str(best.encoding)
+
+
+def decode(data: bytes) -> Decoded:
+    """Text of a file, newlines normalised: UTF-8 (with or without BOM), UTF-16 with a BOM, else the
+    detected encoding, with a note saying which."""
     note = None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16", errors="replace")
+        text, encoding = data.decode("utf-16", errors="replace"), "utf-16"
     else:
         try:
-            text = data.decode("utf-8")
+            text, encoding = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError as exc:
-            text = data.decode("cp1252", errors="replace")
-            note = f"invalid UTF-8 at byte {exc.start}: read as Windows-1252"
-    return text.replace("\r\n", "\n").replace("\r", "\n"), note
+            encoding = detect_encoding(data)
+            text = data.decode(encoding, errors="replace")
+            note = f"invalid UTF-8 at byte {exc.start}: read as {ENCODING_NAMES.get(encoding, encoding)}"
+    return Decoded(text.replace("\r\n", "\n").replace("\r", "\n"), encoding, note)
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """`decode` as (text, note)."""
+    d = decode(data)
+    return d.text, d.note
 
 
 # ---- Markdown -------------------------------------------------------------------------------------
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
-FENCE = re.compile(r"^ {0,3}(```|~~~)")
+
+
+def _inline_text(token: Any) -> str:
+    """Plain text of a heading's inline token: emphasis, code and link markup dropped."""
+    parts = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
 
 
 def markdown_sections(text: str, start: int = 0) -> tuple[list[Section], str | None]:
-    """Sections split at ATX headings (`#`..`######`, not inside fenced code) and the first H1's text."""
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
+    """Sections split at top-level headings, ATX (`#`..`######`) and setext (underlined with `===` or
+    `---`), parsed by markdown-it (CommonMark: not inside code, quotes or lists), and the first H1's text.
+    A section that holds nothing but its heading is merged into the next one (or the previous one when
+    it is the last), so no passage is a bare heading."""
+    from markdown_it import MarkdownIt
+
+    body = text[start:]
+    line_starts = [0]
+    for m in re.finditer("\n", body):
+        line_starts.append(m.end())
+    line_starts.append(len(body))
+    tokens = MarkdownIt("commonmark").parse(body)
+    # (offset of the heading line, offset after the heading, level, title)
+    headings: list[tuple[int, int, int, str]] = []
     first_h1: str | None = None
-    section_start = start
-    in_fence: str | None = None
-    pos = start
-    for line in text[start:].splitlines(keepends=True):
-        fence = FENCE.match(line)
-        if fence:
-            in_fence = None if in_fence == fence.group(1) else (in_fence or fence.group(1))
-        elif in_fence is None and (m := ATX_HEADING.match(line.rstrip("\n"))):
-            level, title = len(m.group(1)), m.group(2).strip()
-            if pos > section_start and text[section_start:pos].strip():
-                sections.append(Section(section_start, pos, tuple(t for _, t in path)))
-            section_start = pos
-            path = [(lv, t) for lv, t in path if lv < level] + [(level, title)]
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open" and tok.level == 0 and tok.map:
+            level, title = int(tok.tag[1:]), _inline_text(tokens[i + 1])
+            a, b = tok.map
+            headings.append(
+                (start + line_starts[a], start + line_starts[min(b, len(line_starts) - 1)], level, title)
+            )
             if level == 1 and first_h1 is None:
                 first_h1 = title
-        pos += len(line)
+    raw: list[tuple[Section, int]] = []  # with the offset where the section's body begins
+    path: list[tuple[int, str]] = []
+    section_start, body_start = start, start
+    for pos, after, level, title in headings:
+        if pos > section_start and text[section_start:pos].strip():
+            raw.append((Section(section_start, pos, tuple(t for _, t in path)), body_start))
+        section_start, body_start = pos, after
+        path = [(lv, t) for lv, t in path if lv < level] + [(level, title)]
     if text[section_start:].strip():
-        sections.append(Section(section_start, len(text), tuple(t for _, t in path)))
-    return sections, first_h1
+        raw.append((Section(section_start, len(text), tuple(t for _, t in path)), body_start))
+    return _merge_bare_headings(text, raw), first_h1
+
+
+def _merge_bare_headings(text: str, raw: list[tuple[Section, int]]) -> list[Section]:
+    sections: list[Section] = []
+    pending: int | None = None  # start of bare headings waiting for the next section
+    for section, body_start in raw:
+        bare = not text[max(body_start, section.start) : section.end].strip()
+        if bare:
+            if pending is None:
+                pending = section.start
+            continue
+        if pending is not None:
+            section = Section(pending, section.end, section.headings, section.page)
+            pending = None
+        sections.append(section)
+    if pending is not None:
+        if sections:
+            last = sections[-1]
+            sections[-1] = Section(last.start, len(text), last.headings, last.page)
+        else:  # a document of headings only: keep it, it is all there is
+            sections = [s for s, _ in raw]
+    return sections
+
+
+def front_matter(text: str) -> tuple[int, dict[str, Any], str | None]:
+    """Where the body starts after YAML front matter, its mapping, and a note when it is not valid YAML."""
+    import yaml
+
+    m = FRONT_MATTER.match(text)
+    if not m:
+        return 0, {}, None
+    try:
+        data = yaml.safe_load(m.group(1))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        return m.end(), {}, f"front matter is not valid YAML{where}: ignored"
+    return m.end(), data if isinstance(data, dict) else {}, None
 
 
 def parse_markdown(text: str, stem: str, fmt: str = "markdown") -> ParsedDocument:
-    start = 0
-    title = None
-    if m := FRONT_MATTER.match(text):
-        start = m.end()
-        for line in m.group(1).splitlines():
-            key, _, value = line.partition(":")
-            if key.strip().lower() == "title" and value.strip():
-                title = value.strip().strip("'\"")
+    start, meta, note = front_matter(text)
+    raw_title = meta.get("title")
+    title = re.sub(r"\s+", " ", str(raw_title)).strip() if raw_title not in (None, "") else None
     sections, h1 = markdown_sections(text, start)
-    return ParsedDocument(title=title or h1 or stem, text=text, sections=sections, format=fmt)
+    doc = ParsedDocument(title=title or h1 or stem, text=text, sections=sections, format=fmt)
+    if note:
+        doc.notes.append(note)
+    return doc
 
 
 def parse_text(text: str, stem: str) -> ParsedDocument:
@@ -158,7 +261,8 @@ def parse_html(data: bytes, stem: str) -> ParsedDocument:
     """Main content via trafilatura (navigation, footers and ads dropped), kept as Markdown headings."""
     import trafilatura
 
-    html, note = decode_text(data)
+    decoded = decode(data)
+    html, note = decoded.text, decoded.note
     extracted = trafilatura.extract(
         html, output_format="markdown", include_comments=False, include_tables=True, favor_recall=True
     )
@@ -168,6 +272,7 @@ def parse_html(data: bytes, stem: str) -> ParsedDocument:
         extracted = _html_fallback_text(html)
     doc = parse_markdown(extracted or "", title, fmt="html")
     doc.title = title
+    doc.metadata["encoding"] = decoded.encoding
     if note:
         doc.notes.append(note)
     return doc
@@ -266,10 +371,12 @@ def parse_bytes(data: bytes, path: Path) -> ParsedDocument:
     elif fmt == "html":
         doc = parse_html(data, path.stem)
     else:
-        text, note = decode_text(data)
+        decoded = decode(data)
+        text = decoded.text
         doc = parse_markdown(text, path.stem) if fmt == "markdown" else parse_text(text, path.stem)
-        if note:
-            doc.notes.append(note)
+        doc.metadata["encoding"] = decoded.encoding
+        if decoded.note:
+            doc.notes.append(decoded.note)
     if fmt != by_name and suffix:
         doc.notes.append(f"named {suffix} but holds {fmt}: read as {fmt}")
     return doc

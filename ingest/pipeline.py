@@ -30,7 +30,8 @@ class IngestReport:
     embedded: int = 0
     seconds: float = 0.0
     skipped: list[ReadError] = field(default_factory=list)
-    """Read without error but nothing to index (an empty file): not a failure."""
+    """Read without error but nothing to index (an empty file, a record without title and text): not a
+    failure."""
     warnings: list[ReadError] = field(default_factory=list)
     """Ingested, with something worth knowing (e.g. not UTF-8, a wrong extension)."""
     removed: int = 0
@@ -39,6 +40,8 @@ class IngestReport:
     """Passages written (embedded or with a reused vector)."""
     ignored: int = 0
     """Files under the given folders left out by extension, globs or being hidden."""
+    encodings: dict[str, int] = field(default_factory=dict)
+    """Documents read per text encoding (`utf-8`, `cp1251`, ...): the detected one where not UTF-8."""
 
     @property
     def passages_per_second(self) -> float:
@@ -56,6 +59,7 @@ class IngestReport:
             "removed": self.removed,
             "passages": self.passages,
             "ignored": self.ignored,
+            "encodings": dict(self.encodings),
             "seconds": round(self.seconds, 3),
             "passages_per_second": round(self.passages_per_second, 1),
         }
@@ -97,6 +101,11 @@ def ingest_records(
         batch.clear()
 
     for rec in records:
+        if isinstance(rec, ReadError) and rec.skipped:
+            report.skipped.append(rec)
+            if progress:
+                progress(1)
+            continue
         if isinstance(rec, ReadError):
             report.failed.append(rec)
             log.warning("ingest.skipped", source=rec.source, line=rec.line, reason=rec.reason)

@@ -1,6 +1,7 @@
 """Readers for BEIR folders and JSONL files of `{"_id", "title", "text"[, "metadata"]}` records.
 
-A malformed line is reported with its line number and skipped; the rest of the file is read.
+A malformed line is reported with its line number and skipped; the rest of the file is read. A well-formed
+record with neither title nor text (Cranfield has two) is reported as skipped, not as a failure.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class ReadError:
     source: str
     line: int
     reason: str
+    skipped: bool = False
+    """Nothing wrong, nothing to index (an empty record): counted as skipped, not failed."""
 
     def __str__(self) -> str:
         """`source:line: reason` for a record in a file, `source: reason` for a whole file (line 0)."""
@@ -26,6 +29,10 @@ class ReadError:
 
 
 Record = Passage | ReadError
+
+
+class EmptyRecordError(ValueError):
+    """A valid record with no title and no text."""
 
 
 def corpus_file(path: Path) -> Path:
@@ -60,7 +67,7 @@ def parse_record(obj: object) -> Passage:
     if not isinstance(text, str):
         raise ValueError('missing "text"' if text is None else '"text" must be a string')
     if not (title.strip() or text.strip()):
-        raise ValueError("title and text are both empty")
+        raise EmptyRecordError("title and text are both empty")
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValueError('"metadata" must be an object')
@@ -82,6 +89,8 @@ def read_jsonl(path: Path) -> Iterator[Record]:
                 continue
             try:
                 yield parse_record(json.loads(line))
+            except EmptyRecordError as exc:
+                yield ReadError(source, lineno, str(exc), skipped=True)
             except json.JSONDecodeError as exc:
                 yield ReadError(source, lineno, f"invalid JSON: {exc.msg} at column {exc.colno}")
             except ValueError as exc:

@@ -79,6 +79,7 @@ class _Parsed:
     passages: list[Passage] | None = None
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    encoding: str | None = None
 
 
 def shown(path: Path) -> str:
@@ -181,6 +182,7 @@ class _Run:
             item.doc_hash = document_hash(file_hash_bytes(data), self.chunker.signature)
             doc = parse_bytes(data, f.path)
             item.notes = doc.notes
+            item.encoding = doc.metadata.get("encoding")
             item.passages = build_passages(f.doc_id, f.path, doc, self.chunker)
         except ParseError as exc:
             item.error = str(exc)
@@ -225,6 +227,8 @@ class _Run:
             f = item.file
             for note in item.notes:
                 self.report.warnings.append(ReadError(shown(f.path), 0, note))
+            if item.encoding:
+                self.report.encodings[item.encoding] = self.report.encodings.get(item.encoding, 0) + 1
             if item.error is not None:
                 kept = "; the previous version stays indexed" if item.old_count else ""
                 self.fail(f, item.error + kept)
@@ -266,6 +270,7 @@ class _Run:
         )
         for attr in ("added", "updated", "unchanged", "embedded", "passages"):
             setattr(self.report, attr, getattr(self.report, attr) + getattr(sub, attr))
+        self.report.skipped.extend(sub.skipped)
         if sub.failed:
             self.report.failed.extend(sub.failed)
             self.protected_sources.add(str(f.path))

@@ -1,6 +1,6 @@
 """The `ragsearch` command. Each module holds one group of commands; use cases live in `app.usecases`.
 
-Exit codes: 0 success, 1 failure (a one-line `error: ...` on stderr), 2 usage error.
+Exit codes: 0 success, 1 failure (a one-line `error: ...` on stderr), 2 usage error, 3 drift found (`drift`).
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from app.cli.common import BackendOpt, IndexOpt, cli, err, out, settings
+from app.cli.common import BackendOpt, IndexOpt, cli, live_progress, out, settings
 from app.services import make_backend
 from app.settings import Settings
 from app.usecases import delete_items, ingest_files
@@ -22,27 +22,26 @@ from retrieval.errors import InvalidInputError
 def ingest_with_progress(
     paths: list[Path], index_name: str, s: Settings, options: IngestOptions | None = None
 ) -> IngestReport:
-    """The ingest use case with a live progress bar on stderr."""
-    with Progress(
+    """The ingest use case with a live progress bar on stderr (plain periodic lines when not a terminal)."""
+    with live_progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.fields[files]} files"),
-        TextColumn("{task.fields[passages]} passages"),
+        TextColumn("{task.fields[files]}"),
+        TextColumn("{task.fields[passages]}"),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=err,
-        disable=not err.is_terminal,
+        counts=False,  # the total is in bytes: the percentage and the file count say it better
     ) as bar:
-        task = bar.add_task(f"ingest -> {index_name}", total=None, files="", passages=0, rate="")
+        task = bar.add_task(f"ingest -> {index_name}", total=None, files="", passages="", rate="")
 
         def show(st: IngestStatus) -> None:
             bar.update(
                 task,
                 total=st.bytes_total or None,
                 completed=st.bytes_done,
-                files=f"{st.files_done}/{st.files_total}",
-                passages=st.passages,
+                files=f"{st.files_done}/{st.files_total} files",
+                passages=f"{st.passages} passages",
                 rate=f"{st.passages_per_second:.0f} passages/s",
             )
 
@@ -65,6 +64,9 @@ def print_ingest_report(report: IngestReport, index_name: str) -> None:
             sys.stderr.write(f"{label}: {e}\n")
         if len(items) > 50:
             sys.stderr.write(f"... and {len(items) - 50} more {label}\n")
+    if set(report.encodings) - {"utf-8"}:
+        counts = ", ".join(f"{enc} {n}" for enc, n in sorted(report.encodings.items()))
+        sys.stderr.write(f"encodings (detected where not UTF-8): {counts}\n")
     if report.ignored:
         sys.stderr.write(
             f"ignored {report.ignored} files (unsupported extension, hidden, or by --include/--exclude)\n"

@@ -131,10 +131,12 @@ def finetune(
     dev_split: Annotated[
         str | None, typer.Option(help="split to measure on (default: a deterministic hold-out of train)")
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1, max=20)] = 1,
-    learning_rate: Annotated[float, typer.Option(min=1e-7, max=1e-3)] = 2e-5,
-    batch_size: Annotated[int, typer.Option(min=2, max=1024)] = 32,
-    seed: Annotated[int, typer.Option()] = 0,
+    epochs: Annotated[int, typer.Option(min=1, max=20, help="passes over the training triples")] = 1,
+    learning_rate: Annotated[float, typer.Option(min=1e-7, max=1e-3, help="AdamW learning rate")] = 2e-5,
+    batch_size: Annotated[
+        int, typer.Option(min=2, max=1024, help="triples per step (in-batch negatives)")
+    ] = 32,
+    seed: Annotated[int, typer.Option(help="random seed (shuffling, hold-out)")] = 0,
     dev_depth: Annotated[
         int, typer.Option(min=10, max=1000, help="dev metric: first-stage candidates reordered per query")
     ] = 30,
@@ -189,7 +191,9 @@ def models_encoders() -> None:
 
 
 @models_app.command("list")
-def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+) -> None:
     """Every registered version, the promoted one marked."""
     registry = make_registry(settings())
     promoted = registry.promoted

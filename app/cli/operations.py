@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli.common import cli, feedback_app, out, settings
+from app.cli.common import EXIT_DRIFT, cli, feedback_app, out, settings
 
 
 @cli.command()
@@ -19,9 +19,17 @@ def drift(
     reference: Annotated[
         int, typer.Option(min=10, help="queries in the reference window (just before it)")
     ] = 500,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    fail_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-drift/--no-fail-on-drift",
+            help=f"exit {EXIT_DRIFT} when drift is flagged (for cron and CI); off: exit 0 and just report",
+        ),
+    ] = True,
 ) -> None:
-    """Compare recent served queries with the ones before them; exit 2 when drift is flagged."""
+    """Compare recent served queries with the ones before them; exits 3 when drift is flagged (not 2,
+    which is a usage error), 0 when not."""
     from app.drift import compare_windows
     from app.querylog import QueryLog
 
@@ -44,8 +52,8 @@ def drift(
                           "" if sig.psi is None else f"{sig.psi:.3f}", f"{sig.p_value:.4f}",
                           "YES" if sig.drifted else "")  # fmt: skip
         out.print(table)
-    if report.drifted:
-        raise typer.Exit(2)
+    if report.drifted and fail_on_drift:
+        raise typer.Exit(EXIT_DRIFT)
 
 
 @cli.command()
@@ -53,25 +61,39 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default: RAGSEARCH_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: RAGSEARCH_API_PORT")] = None,
 ) -> None:
-    """Run the JSON API (uvicorn)."""
+    """Run the JSON API (uvicorn); prints its URL first."""
     import uvicorn
 
     from app.api.main import create_app
 
     s = settings()
-    uvicorn.run(create_app(s), host=host or s.api.host, port=port or s.api.port, log_level=s.log_level)
+    bind_host, bind_port = host or s.api.host, port or s.api.port
+    app = create_app(s)
+    url = http_url(bind_host, bind_port)
+    sys.stdout.write(f"ragsearch API: {url} (docs: {url}/docs)\n")
+    sys.stdout.flush()
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=s.log_level)
+
+
+def http_url(host: str, port: int) -> str:
+    """The URL to open for a server bound to host:port (a wildcard bind is reached on localhost)."""
+    shown = {"0.0.0.0": "localhost", "::": "localhost", "": "localhost"}.get(host, host)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 @cli.command()
 def ui(
     port: Annotated[int, typer.Option(help="port of the Streamlit UI")] = 8501,
 ) -> None:
-    """Run the Streamlit UI; it talks to the API at RAGSEARCH_API_URL."""
+    """Run the Streamlit UI; it talks to the API at RAGSEARCH_API_URL. Prints its URL first."""
     import subprocess
     from pathlib import Path as _Path
 
     import app as app_pkg
 
+    s = settings()
+    sys.stdout.write(f"ragsearch UI: {http_url('localhost', port)} (API: {s.api.url})\n")
+    sys.stdout.flush()
     script = _Path(app_pkg.__file__).parent / "ui.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from answer.answering import Answer
 from answer.protocol import TextDelta
@@ -23,8 +24,22 @@ from app.services import (
     make_registry,
 )
 from search.config import MODES, parse_mode
+from search.snippets import snippet
 
 ModeOpt = Annotated[str, typer.Option(help=f"one of {', '.join(MODES)}")]
+SNIPPET_CHARS = 160
+
+
+def parse_filters(raw: list[str] | None) -> dict[str, str]:
+    """`key=value` items as the engine's metadata filters: exact equality, all must hold (as the API's
+    `filter=key:value`); a repeated key keeps the last value, as in the API."""
+    filters: dict[str, str] = {}
+    for item in raw or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value:
+            raise typer.BadParameter(f"{item!r} is not of the form key=value (e.g. format=pdf)")
+        filters[key.strip()] = value
+    return filters
 
 
 @cli.command()
@@ -32,17 +47,27 @@ def search(
     text: Annotated[str, typer.Argument(help="the query")],
     index: IndexOpt = "default",
     mode: ModeOpt = "hybrid",
-    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    k: Annotated[int, typer.Option(min=1, max=1000, help="how many hits")] = 10,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="metadata equality filter key=value (repeatable; all must hold), e.g. format=pdf or "
+            "doc_title=Install",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the hits (with snippets) as JSON")] = False,
     model: ModelOpt = None,
     backend: BackendOpt = None,
 ) -> None:
-    """Search an index and print the top passages with every first-stage score (and the LTR score)."""
+    """Search an index and print the top passages with every first-stage score (and the LTR score) and a
+    snippet: the part of each passage with the most query terms."""
     s = settings(backend)
+    filters = parse_filters(filter_)
     config = default_search_config(s).replace(mode=parse_mode(mode), k=k, ltr_model=model)
     idx = make_backend(s).open(index)
     try:
-        result = make_engine(idx, make_embedder(s), s).search(text, config)
+        result = make_engine(idx, make_embedder(s), s).search(text, config, filters=filters or None)
         passages = {p.id: p for p in idx.get([h.id for h in result.hits])}
     finally:
         idx.close()
@@ -52,16 +77,21 @@ def search(
         hits = []
         for rank, h in enumerate(result.hits, start=1):
             p = passages.get(h.id)
+            body = p.text if p else ""
             hits.append(
-                {"rank": rank, **h.to_dict(), "title": p.title if p else "", "text": p.text if p else ""}
-            )
-        payload = {"query": text, "mode": result.mode, "k": k, "timings_ms": result.timings_ms,
+                {"rank": rank, **h.to_dict(), "title": p.title if p else "", "text": body,
+                 "snippet": snippet(body, text, SNIPPET_CHARS)}
+            )  # fmt: skip
+        payload = {"query": text, "mode": result.mode, "k": k, "filters": filters, "timings_ms": result.timings_ms,
                    "notices": result.notices, "config": result.config.model_dump(mode="json"), "hits": hits}  # fmt: skip
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"{result.mode} results for {text!r} ({result.timings_ms['total_ms']:.1f} ms)")
+    table = Table(
+        title=f"{result.mode} results for {text!r} ({result.timings_ms['total_ms']:.1f} ms)", show_lines=True
+    )
     for col in ("#", "id", "score", "bm25", "dense", "title"):
         table.add_column(col)
+    table.add_column("snippet", ratio=1, min_width=30)
     for rank, h in enumerate(result.hits, start=1):
         p = passages.get(h.id)
         table.add_row(
@@ -70,7 +100,8 @@ def search(
             f"{h.score:.4f}",
             "" if h.bm25_score is None else f"{h.bm25_score:.3f} (#{h.bm25_rank})",
             "" if h.dense_score is None else f"{h.dense_score:.3f} (#{h.dense_rank})",
-            (p.title if p else "")[:60],
+            Text((p.title if p else "")[:60]),  # Text: no rich markup in document text
+            Text(snippet(p.text, text, SNIPPET_CHARS) if p else ""),
         )
     out.print(table)
 

@@ -47,7 +47,7 @@ def test_reingest_adds_nothing(home: Path, scifact_slice: Path) -> None:
     assert json.loads(r.stdout) | {"seconds": 0, "passages_per_second": 0} == {
         "index": "sf", "added": 0, "updated": 0, "unchanged": corpus_size(scifact_slice), "failed": [], "embedded": 0,
         "skipped": [], "warnings": [], "removed": 0, "passages": 0, "ignored": 0,
-        "seconds": 0, "passages_per_second": 0,
+        "encodings": {}, "seconds": 0, "passages_per_second": 0,
     }  # fmt: skip
 
 

@@ -1,0 +1,138 @@
+"""Query-centred snippets: the short window of a passage that holds the most query terms.
+
+Pure functions of (text, query), for every front end (CLI, API, UI). Terms match case-insensitively as
+whole words, or as a word's beginning when the term has at least five characters ("vitamin" matches
+"vitamins"), so plain inflections count. The window is chosen by the number of distinct query terms in
+it, then by the number of matches, then by how early it starts; it is widened to word boundaries and
+marked with "…" where the passage goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
+ELLIPSIS = "…"
+PREFIX_MIN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    start: int
+    end: int
+    term: str
+
+
+def query_terms(query: str) -> list[str]:
+    """Lowercase words of the query, stopwords dropped unless that would drop every word."""
+    words = list(dict.fromkeys(w.lower() for w in WORD.findall(query)))
+    content = [w for w in words if w not in STOPWORDS]
+    return content or words
+
+
+def find_terms(text: str, terms: list[str]) -> list[Match]:
+    """Where the terms occur in text, in order."""
+    if not terms:
+        return []
+    matches = []
+    for m in WORD.finditer(text):
+        word = m.group().lower()
+        for term in terms:
+            if word == term or (len(term) >= PREFIX_MIN and word.startswith(term)):
+                matches.append(Match(m.start(), m.end(), term))
+                break
+    return matches
+
+
+def best_window(matches: list[Match], width: int) -> tuple[int, int] | None:
+    """(start, end) of the matches inside the best window of `width` characters starting at a match."""
+    best: tuple[tuple[int, int, int], tuple[int, int]] | None = None
+    j = 0
+    for i, first in enumerate(matches):
+        j = max(j, i)
+        while j + 1 < len(matches) and matches[j + 1].end - first.start <= width:
+            j += 1
+        inside = matches[i : j + 1]
+        score = (len({m.term for m in inside}), len(inside), -first.start)
+        if best is None or score > best[0]:
+            best = (score, (first.start, inside[-1].end))
+    return None if best is None else best[1]
+
+
+def _snap_start(text: str, pos: int, limit: int) -> int:
+    """Move pos forward to the start of the next word when it is inside one (never past limit)."""
+    if pos == 0 or text[pos - 1].isspace():
+        return pos
+    space = text.find(" ", pos, limit)
+    return space + 1 if space >= 0 else pos
+
+
+def _snap_end(text: str, pos: int) -> int:
+    """Move pos back to the end of the last whole word before it."""
+    if pos >= len(text) or text[pos].isspace():
+        return pos
+    cut = pos
+    while cut > 0 and not text[cut - 1].isspace():
+        cut -= 1
+    return cut if cut > 0 else pos
+
+
+def snippet(text: str, query: str, width: int = 200) -> str:
+    """At most about `width` characters of text (whitespace collapsed) around the densest cluster of
+    query terms; the text's beginning when no term occurs. "…" marks a cut at either end."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    window = best_window(find_terms(text, query_terms(query)), width)
+    if window is None:
+        start = 0
+    else:
+        hit_start, hit_end = window
+        slack = width - (hit_end - hit_start)
+        start = max(0, min(hit_start - slack // 2, len(text) - width))
+        start = _snap_start(text, start, hit_start)
+    end = min(len(text), start + width)
+    if end < len(text):
+        end = _snap_end(text, end)
+        if end <= start:
+            end = min(len(text), start + width)
+    body = text[start:end].strip()
+    return f"{ELLIPSIS if start > 0 else ''}{body}{ELLIPSIS if end < len(text) else ''}"

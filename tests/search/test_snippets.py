@@ -1,0 +1,35 @@
+"""Query-centred snippets (search/snippets.py)."""
+
+from __future__ import annotations
+
+from search.snippets import best_window, find_terms, query_terms, snippet
+
+FILLER = "Background sentences say nothing about the topic at all. " * 8
+KEY = "Vitamin D deficiency is linked to bone loss and fractures in older adults."
+
+
+def test_the_window_with_most_query_terms_wins_not_the_first_characters() -> None:
+    text = FILLER + "A vitamin is mentioned once here. " + FILLER + KEY + " " + FILLER
+    s = snippet(text, "vitamin D deficiency and bone loss", width=120)
+    assert KEY in s.strip("…")
+    assert s.startswith("…") and s.endswith("…") and len(s) <= 122
+    assert not text.startswith(s.strip("…")[:40])
+
+
+def test_no_match_gives_the_beginning_and_short_text_is_whole() -> None:
+    text = FILLER + KEY
+    assert snippet(text, "zebra", width=60) == "Background sentences say nothing about the topic at all.…"
+    assert snippet("  short\n text ", "x") == "short text"
+
+
+def test_terms_ignore_case_stopwords_and_match_inflections() -> None:
+    assert query_terms("What is the role of Vitamins?") == ["role", "vitamins"]
+    assert query_terms("the of") == ["the", "of"]
+    matches = find_terms("Fractures and FRACTURED bones; fract", ["fracture"])
+    assert [m.start for m in matches] == [0, 14]
+
+
+def test_window_prefers_distinct_terms_over_repeats() -> None:
+    text = "alpha alpha alpha alpha .......................... alpha beta gamma"
+    window = best_window(find_terms(text, ["alpha", "beta", "gamma"]), width=20)
+    assert window is not None and text[window[0] : window[1]] == "alpha beta gamma"
