@@ -77,12 +77,13 @@ class TestLtrReranker(RerankerContract):
     def twins(self, trained: tuple[Retriever, Path, ModelManifest]) -> RerankCase:
         retriever = trained[0]
         vec = retriever.embedder.embed_queries(["vitamin D fractures"])[0]
-        same = dict(bm25_score=7.5, bm25_rank=1, dense_score=0.5, dense_rank=1, fused_score=1.0, score=1.0)
-        return RerankCase(
-            "vitamin D fractures",
-            [Candidate(p, p, **same) for p in ("twin-b", "twin-a", "twin-c")],
-            vec,  # type: ignore[arg-type]
-        )
+        twins = [
+            Candidate(
+                p, p, bm25_score=7.5, bm25_rank=1, dense_score=0.5, dense_rank=1, fused_score=1.0, score=1.0
+            )
+            for p in ("twin-b", "twin-a", "twin-c")
+        ]
+        return RerankCase("vitamin D fractures", twins, vec)
 
     def test_name_and_training_data_come_from_the_manifest(
         self, reranker: LtrReranker, trained: tuple[Retriever, Path, ModelManifest]
