@@ -22,7 +22,11 @@ class TrainingData:
 
 @runtime_checkable
 class Reranker(Protocol):
-    """Scores candidates and returns them best first, each with `rerank_score` and `score` set."""
+    """Scores candidates and returns them best first, each with `rerank_score` and `score` set.
+
+    The same candidates come back (first-stage fields untouched), ties broken by id, in an order that does
+    not depend on the order they arrived in; no candidates give an empty list. The contract:
+    tests/rerank/reranker_contract.py."""
 
     @property
     def name(self) -> str: ...

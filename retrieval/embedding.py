@@ -41,7 +41,12 @@ KNOWN_PREFIXES: tuple[tuple[str, str, str], ...] = (
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns queries and passages into vectors of a fixed dimension."""
+    """Turns queries and passages into vectors of a fixed dimension.
+
+    Both methods return float32 arrays of shape (len(texts), dim), one row per text in input order, each row
+    of unit L2 norm (indexes score cosine as a dot product); no texts give shape (0, dim). A text's vector
+    does not depend on the batch it is encoded in. `progress` is called with the number of texts just
+    encoded, adding up to len(texts). The contract: tests/retrieval/embedder_contract.py."""
 
     @property
     def name(self) -> str: ...

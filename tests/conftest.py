@@ -64,3 +64,37 @@ def scifact_index(
     ingest_records(read_source(scifact_slice), idx, real_embedder)
     yield idx
     idx.close()
+
+
+@pytest.fixture(scope="session")
+def finetuned_encoder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real fine-tuned encoder: all-MiniLM-L6-v2 tuned for a few steps on 24 SciFact train queries
+    (negatives mined from a FAKE-hash index of the slice, which is all mining needs). Returns its manifest
+    and registry."""
+    from eval.data import load_split
+    from ingest.pipeline import ingest_records
+    from ingest.readers import read_source
+    from rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
+    from retrieval.embedded import EmbeddedBackend
+    from retrieval.searcher import Retriever
+    from retrieval.types import IndexSpec
+
+    root = tmp_path_factory.mktemp("tune")
+    data = make_slice(shared_data / "scifact", root / "scifact", {"train": 24}, 40, seed=5)
+    emb = FakeHashEmbedder(dim=128, name="fake-hash-128")
+    idx = EmbeddedBackend(root / "home").create("mine", IndexSpec(emb.name, emb.dim))
+    ingest_records(read_source(data), idx, emb)
+    registry = EncoderRegistry(root / "home")
+    params = TuneParams(batch_size=8, negatives_from=1, negatives_to=10, dev_depth=10, max_seq_length=128)
+    manifest = finetune_encoder(
+        data,
+        Retriever(idx, emb),
+        registry,
+        load_split(data, "train"),
+        None,
+        "all-MiniLM-L6-v2",
+        "mine",
+        params,
+    )
+    idx.close()
+    return manifest, registry

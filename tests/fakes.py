@@ -13,6 +13,8 @@ from numpy.typing import NDArray
 class FakeHashEmbedder:
     """FAKE embedder: a bag of hashed lowercase words, L2-normalised. Not a language model.
 
+    It passes the embedder contract (tests/retrieval/embedder_contract.py) like the real models do.
+
     Texts sharing words get positive cosine, which is enough to exercise vector storage and search.
     """
 
@@ -34,7 +36,10 @@ class FakeHashEmbedder:
             h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
             v[h % self._dim] += 1.0 if (h >> 32) & 1 else -1.0
         n = np.linalg.norm(v)
-        return v / n if n else v
+        if not n:  # no words (or they cancel): one fixed direction, as a model embeds only its specials
+            v[0] = 1.0
+            return v
+        return v / n
 
     def embed_documents(self, texts: Sequence[str], batch_size=None, progress=None) -> NDArray[np.float32]:  # type: ignore[no-untyped-def]
         out = np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)

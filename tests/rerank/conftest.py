@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from eval.data import load_split
+from ingest.pipeline import ingest_records
+from ingest.readers import read_source
+from rerank.build import TrainOutcome, train_ltr
+from rerank.extract import FeatureLogger
+from rerank.registry import ModelRegistry
+from rerank.train import TrainParams
+from retrieval.embedded import EmbeddedBackend
+from retrieval.searcher import Retriever
+from retrieval.types import IndexSpec
+from tests.fakes import FakeHashEmbedder
 from tests.slices import make_slice
 
 
@@ -24,3 +36,42 @@ def scifact_ltr_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
 def scifact_cli_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SciFact: 60 train and 20 test queries, their relevant abstracts and 100 others (real data)."""
     return make_ltr_slice(shared_data / "scifact", tmp_path_factory.mktemp("ltrcli") / "scifact", 60, 20, 100)
+
+
+PARAMS = TrainParams(
+    learning_rate=0.1,
+    num_boost_round=200,
+    early_stopping_rounds=20,
+    min_data_in_leaf=20,
+    prior_weight=5.0,
+    monotone=True,
+)
+
+
+@pytest.fixture(scope="session")
+def ltr_env(
+    scifact_ltr_slice: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Retriever, Path]]:
+    """A home with an index of the SciFact LTR slice (FAKE hash embedder, so it stays fast) and its retriever."""
+    home = tmp_path_factory.mktemp("ltrhome")
+    emb = FakeHashEmbedder(dim=256, name="fake-hash-256")
+    idx = EmbeddedBackend(home).create("sf", IndexSpec(emb.name, emb.dim))
+    ingest_records(read_source(scifact_ltr_slice), idx, emb)
+    yield Retriever(idx, emb, bm25_depth=50, dense_depth=50), home
+    idx.close()
+
+
+@pytest.fixture(scope="session")
+def ltr_first(ltr_env: tuple[Retriever, Path], scifact_ltr_slice: Path) -> TrainOutcome:
+    """The first model trained in `ltr_env`'s home (promoted: nothing was before)."""
+    retriever, home = ltr_env
+    return train_ltr(
+        retriever,
+        FeatureLogger(retriever.index),
+        ModelRegistry(home),
+        load_split(scifact_ltr_slice, "train"),
+        None,
+        load_split(scifact_ltr_slice, "test"),
+        PARAMS,
+        promote_if_better=True,
+    )

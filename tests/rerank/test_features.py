@@ -185,20 +185,3 @@ def test_batched_features_match_brute_force_oracles() -> None:
             }
             for name, value in expected.items():
                 assert _same(row[name], value), (q, title, text, name, row[name], value)
-
-
-class WithoutTokenStreams:
-    """The same index seen through only the SearchIndex calls a backend like Elasticsearch offers."""
-
-    def __init__(self, index: EmbeddedIndex) -> None:
-        self.spec, self.get, self.field_scores = index.spec, index.get, index.field_scores
-        self.vectors, self.doc_freqs = index.vectors, index.doc_freqs
-
-
-def test_backends_without_token_streams_get_the_same_features(index: EmbeddedIndex) -> None:
-    cands = [Candidate(p.id, p.doc_id, fused_score=0.1 * i) for i, p in enumerate(DOCS)]
-    qvec = EMB.embed_queries([QUERY])[0]
-    stored = FeatureLogger(index).features(QUERY, cands, qvec)
-    analyzed = FeatureLogger(WithoutTokenStreams(index)).features(QUERY, cands, qvec)  # type: ignore[arg-type]
-    assert np.array_equal(stored, analyzed, equal_nan=True)
-    assert not np.isnan(stored[:, FEATURE_NAMES.index("text_coverage")]).all()

@@ -4,8 +4,6 @@ import pytest
 
 from retrieval.errors import UnknownNameError
 from retrieval.fusion import get_fusion, minmax, minmax_normalize, ranks, rrf
-from retrieval.searcher import merge_candidates
-from retrieval.types import ScoredId
 
 
 def test_rrf_by_hand() -> None:
@@ -38,17 +36,3 @@ def test_ranks_break_ties_by_id() -> None:
 def test_unknown_fusion_lists_choices() -> None:
     with pytest.raises(UnknownNameError, match="minmax, rrf"):
         get_fusion("borda")
-
-
-def test_merge_keeps_every_score_and_rank() -> None:
-    cands = {
-        c.id: c
-        for c in merge_candidates(
-            [ScoredId("a", "A", 3.0), ScoredId("b", "B", 2.0)],
-            [ScoredId("b", "B", 0.9), ScoredId("c", "C", 0.5)],
-            {"a": 1.0},
-        )
-    }
-    assert (cands["a"].bm25_rank, cands["a"].dense_rank, cands["a"].fused_score) == (1, None, 1.0)
-    assert (cands["b"].bm25_score, cands["b"].dense_score, cands["b"].dense_rank) == (2.0, 0.9, 1)
-    assert (cands["c"].bm25_score, cands["c"].dense_rank, cands["c"].doc_id) == (None, 2, "C")
