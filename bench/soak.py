@@ -86,7 +86,7 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> None:
                 raise SystemExit(f"building the index failed: {r.stderr[-2000:]}")
     if args.train and ModelRegistry(args.home).promoted is None:
         r = cli(env, "train", str(args.dataset_dir), "--index", args.index, "--split", args.train_split,
-                "--test-split", args.train_split, "--promote-if-better")  # fmt: skip
+                "--promote-if-better")  # fmt: skip
         if r.returncode != 0:
             raise SystemExit(f"training the LTR model failed: {r.stderr[-2000:]}")
 
