@@ -1,17 +1,19 @@
 """Soak: mixed load on `ragsearch serve` while a CLI ingest adds and deletes documents on the same index.
 
     python -m bench.soak --home DIR [--index soak] [--minutes 10] [--docs 2000] [--dataset-dir DIR]
-                         [--clients 2] [--idle-queries 40] [--no-train] [--json FILE]
+                         [--clients 2] [--think-ms 100] [--idle-queries 40] [--no-train] [--json FILE]
 
 1. Builds the home if needed: the first `--docs` SciFact abstracts ingested by `ragsearch ingest`, and an LTR
    model trained and promoted (`ragsearch train`) so mode ltr is served, not refused. The abstracts after
    them are the pool the writers draw real, distinct texts from (`<home>/soak-pool.json` keeps the cursor,
    so a second run on the same home never writes a text that an earlier run left in the index).
 2. Starts `ragsearch serve` on a free loopback port, the LLM pointed at a closed port (answers fall back).
-3. Idle: `--idle-queries` real queries per mode, one at a time, nothing else running.
-4. For `--minutes`: `--clients` search clients (every mode in turn, real queries), one `/answer` client, one
-   API writer (POST /documents, DELETE /documents/ID) and one loop of `ragsearch ingest` / `ragsearch delete`
-   processes, each writer keeping a ledger of the writes that were acknowledged (HTTP 200, exit 0).
+3. Idle: `--idle-queries` real queries per mode, one at a time, nothing else of ours running; half before
+   the load and half after it (the loops stopped), so a drift in what else runs on the machine hits both.
+4. For `--minutes`: `--clients` search clients (modes at random, real queries, `--think-ms` pauses: a steady
+   mixed load, not saturation, which is `bench.load`'s measure), one `/answer` client, one API writer (POST
+   /documents, DELETE /documents/ID) and one loop of `ragsearch ingest` / `ragsearch delete` processes (2 in,
+   1 out per step), each writer keeping a ledger of the writes acknowledged (HTTP 200, exit 0).
 5. Then, with the loops stopped: every acknowledged-live document is fetched by id with its text and found
    by its own text in bm25 and dense (in the top 3: SciFact has near-duplicate abstracts), every
    acknowledged-deleted one is gone (404, and not in the bm25 hits for its text), the index holds exactly the
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     died = None
     try:
         base = httpx.get(f"{url}/health").json()["indexes"][args.index]
-        idle_latency(url, queries, modes, args.idle_queries, idle)
+        idle_latency(url, queries[::2], modes, (args.idle_queries + 1) // 2, idle)
         threads = [
             threading.Thread(target=searcher, args=(url, queries, modes, stop, load, i, args.think_ms / 1e3))
             for i in range(args.clients)
@@ -158,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         for t in threads:
             t.join()
         soak_s = time.time() - t0
+        if proc.poll() is None:
+            idle_latency(url, queries[1::2], modes, args.idle_queries // 2, idle)
         died = proc.poll() if died is None else died
         consistency: dict[str, Any] = (
             verify(url, args.index, ledger, base) if died is None else {"problems": ["the server died"]}

@@ -1,5 +1,6 @@
 """Schemathesis fuzzes every operation of the app's OpenAPI schema over real HTTP: no 5xx, and every 4xx
-carries the error body with a non-empty message."""
+carries the error body with a non-empty message; once per operation, then statefully, as chains of calls
+that follow OpenAPI links (added in the test: see `with_links`) with the ids earlier calls produced."""
 
 from __future__ import annotations
 
