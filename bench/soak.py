@@ -1,7 +1,7 @@
 """Soak: mixed load on `ragsearch serve` while a CLI ingest adds and deletes documents on the same index.
 
     python -m bench.soak --home DIR [--index soak] [--minutes 10] [--docs 2000] [--dataset-dir DIR]
-                         [--clients 2] [--think-ms 100] [--idle-queries 40] [--no-train] [--no-writes] [--json FILE]
+                         [--clients 2] [--think-ms 100] [--idle-queries 40] [--no-train] [--writers api,cli] [--json FILE]
 
 1. Builds the home if needed: the first `--docs` SciFact abstracts ingested by `ragsearch ingest`, and an LTR
    model trained and promoted (`ragsearch train`) so mode ltr is served, not refused. The abstracts after
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-queries", type=int, default=40, help="idle searches per mode")
     ap.add_argument("--no-train", dest="train", action="store_false", help="no LTR model: ltr not exercised")
     ap.add_argument("--train-split", default="train")
-    ap.add_argument("--no-writes", dest="writes", action="store_false",
-                    help="searches and answers only: what the reads alone do to latency, for comparison")  # fmt: skip
+    ap.add_argument("--writers", default="api,cli", choices=["api,cli", "api", "cli", "none"],
+                    help="which writers run; fewer tell what each costs the searches")  # fmt: skip
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     env = child_env(args.home, args.index, free_port())  # nothing listens there: the LLM is down
@@ -150,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.clients)
         ]
         threads.append(threading.Thread(target=answerer, args=(url, queries, stop, load)))
-        if args.writes:
-            threads += [threading.Thread(target=api_writer, args=(url, pool, ledger, stop, load)),
-                        threading.Thread(target=cli_writer, args=(env, args.index, pool, ledger, stop, load))]  # fmt: skip
+        if "api" in args.writers:
+            threads.append(threading.Thread(target=api_writer, args=(url, pool, ledger, stop, load)))
+        if "cli" in args.writers:
+            threads.append(
+                threading.Thread(target=cli_writer, args=(env, args.index, pool, ledger, stop, load))
+            )
         t0 = time.time()
         for t in threads:
             t.start()
@@ -210,7 +213,7 @@ def report(args: argparse.Namespace, modes: list[str], idle: Stats, load: Stats,
     }
     w = sys.stdout.write
     w(f"soak: {soak_s / 60:.1f} min on index {args.index} ({consistency.get('expected_passages')} passages at the end), "
-      f"{args.clients} search clients, modes {', '.join(modes)}, writes {'on' if args.writes else 'off'}\n\n")  # fmt: skip
+      f"{args.clients} search clients, modes {', '.join(modes)}, writers {args.writers}\n\n")  # fmt: skip
     w(f"{'kind':<14}{'ok':>8}{'errors':>8}{'p50 ms':>10}{'p95 ms':>10}{'idle p95':>10}{'ratio':>7}\n")
     for k in kinds:
         lat, idle_k = per_kind[k].get("latency", {}), idle_lat.get(k.removeprefix("search "), {})
@@ -232,7 +235,7 @@ def report(args: argparse.Namespace, modes: list[str], idle: Stats, load: Stats,
         w(f"server exited with {died}; its log: {log}\n")
     for name, ok in checks.items():
         w(f"{'PASS' if ok else 'FAIL'}  {name}\n")
-    return {"minutes": soak_s / 60, "index": args.index, "writes": args.writes, "clients": args.clients, "modes": modes,
+    return {"minutes": soak_s / 60, "index": args.index, "writers": args.writers, "clients": args.clients, "modes": modes,
             "idle_latency": idle_lat, "idle_search_p95_ms": idle_p95, "load_search_p95_ms": load_p95,
             "p95_ratio": ratio, "kinds": per_kind, "errors": load.errors | {f"idle {k}": v for k, v in idle.errors.items()},
             "answer_status": load.answer_status, "notices": sorted(load.notices), "server_exit": died,
