@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from bench.soakwork import (
     idle_latency,
     searcher,
     verify,
+    worker,
 )
 from rerank.registry import ModelRegistry
 
@@ -145,17 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = httpx.get(f"{url}/health").json()["indexes"][args.index]
         idle_latency(url, queries[::2], modes, (args.idle_queries + 1) // 2, idle)
-        threads = [
-            threading.Thread(target=searcher, args=(url, queries, modes, stop, load, i, args.think_ms / 1e3))
-            for i in range(args.clients)
+        jobs: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
+            (searcher, (url, queries, modes, stop, load, i, args.think_ms / 1e3)) for i in range(args.clients)
         ]
-        threads.append(threading.Thread(target=answerer, args=(url, queries, stop, load)))
+        jobs.append((answerer, (url, queries, stop, load)))
         if "api" in args.writers:
-            threads.append(threading.Thread(target=api_writer, args=(url, pool, ledger, stop, load)))
+            jobs.append((api_writer, (url, pool, ledger, stop, load)))
         if "cli" in args.writers:
-            threads.append(
-                threading.Thread(target=cli_writer, args=(env, args.index, pool, ledger, stop, load))
-            )
+            jobs.append((cli_writer, (env, args.index, pool, ledger, stop, load)))
+        threads = [threading.Thread(target=worker, args=(load, fn, *fn_args)) for fn, fn_args in jobs]
         t0 = time.time()
         for t in threads:
             t.start()

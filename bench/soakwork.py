@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,14 @@ class Pool:
     def give_back(self, rec: dict[str, str]) -> None:
         with self.lock:
             self.free.append(rec)
+
+
+def worker(stats: Stats, fn: Callable[..., None], *args: Any) -> None:
+    """Run one load loop; an exception in it is an error of the run, not a silently dead thread."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        stats.error(f"worker {fn.__name__}", f"{type(exc).__name__}: {exc}")
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
