@@ -61,6 +61,19 @@ def check_filters(filters: Filters | None) -> None:
             )
 
 
+def parse_filters(items: list[str] | None) -> dict[str, str]:
+    """`key:value` items (the API's `filter=` and the CLI's `--filter`) as checked equality filters: split
+    at the first ':', all must hold, a repeated key keeps the last value."""
+    filters: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip() or not value:
+            raise InvalidInputError(f"filter {item!r} is not of the form key:value (e.g. format:pdf)")
+        filters[key.strip()] = value
+    check_filters(filters)
+    return filters
+
+
 @runtime_checkable
 class SearchIndex(Protocol):
     """A named collection of passages searchable by BM25 (title, text) and by vector (cosine)."""

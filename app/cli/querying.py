@@ -23,23 +23,13 @@ from app.services import (
     make_llm,
     make_registry,
 )
+from retrieval.errors import InvalidInputError
+from retrieval.index import parse_filters
 from search.config import MODES, parse_mode
 from search.snippets import snippet
 
 ModeOpt = Annotated[str, typer.Option(help=f"one of {', '.join(MODES)}")]
 SNIPPET_CHARS = 160
-
-
-def parse_filters(raw: list[str] | None) -> dict[str, str]:
-    """`key=value` items as the engine's metadata filters: exact equality, all must hold (as the API's
-    `filter=key:value`); a repeated key keeps the last value, as in the API."""
-    filters: dict[str, str] = {}
-    for item in raw or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value:
-            raise typer.BadParameter(f"{item!r} is not of the form key=value (e.g. format=pdf)")
-        filters[key.strip()] = value
-    return filters
 
 
 @cli.command()
@@ -52,8 +42,8 @@ def search(
         list[str] | None,
         typer.Option(
             "--filter",
-            help="metadata equality filter key=value (repeatable; all must hold), e.g. format=pdf or "
-            "doc_title=Install",
+            help="metadata equality filter key:value, as in the API (repeatable; all must hold), e.g. "
+            "format:pdf or doc_title:Install",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the hits (with snippets) as JSON")] = False,
@@ -63,7 +53,10 @@ def search(
     """Search an index and print the top passages with every first-stage score (and the LTR score) and a
     snippet: the part of each passage with the most query terms."""
     s = settings(backend)
-    filters = parse_filters(filter_)
+    try:
+        filters = parse_filters(filter_)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--filter") from None
     config = default_search_config(s).replace(mode=parse_mode(mode), k=k, ltr_model=model)
     idx = make_backend(s).open(index)
     try:

@@ -177,14 +177,14 @@ def test_search_filter_and_snippets(home: tuple[Path, object]) -> None:
     assert {hit["id"].split("#")[0] for hit in hits} == {"guide.md", "notes.txt"}
     for hit in hits:
         assert "quokka" in hit["snippet"].lower() and hit["snippet"].startswith("…")
-    r = cli(h, "search", "quokka marsupials", "--index", "kb", "--filter", "format=text", "--json")
+    r = cli(h, "search", "quokka marsupials", "--index", "kb", "--filter", "format:text", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["filters"] == {"format": "text"} and [hit["id"] for hit in out["hits"]] == ["notes.txt#0"]
-    r = cli(h, "search", "quokka", "--index", "kb", "--filter", "format=text", "--filter", "doc_title=nope")
+    r = cli(h, "search", "quokka", "--index", "kb", "--filter", "format:text", "--filter", "doc_title:nope")
     assert r.returncode == 0 and "notes.txt" not in r.stdout
     r = cli(h, "search", "quokka", "--index", "kb", "--filter", "format")
-    assert r.returncode == 2 and "is not of the form key=value" in r.stderr
+    assert r.returncode == 2 and "is not of the form key:value" in r.stderr
     table = cli(h, "search", "quokka marsupials", "--index", "kb", "--mode", "bm25")
     assert "snippet" in table.stdout and "Rottnest" in table.stdout
 

@@ -9,21 +9,10 @@ from app.api.deps import ReadAuth, RuntimeDep
 from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
 from app.querylog import LoggedQuery, now
 from retrieval.errors import InvalidInputError
-from retrieval.index import check_filters
+from retrieval.index import parse_filters
 from search.config import MODES, parse_mode
 
 router = APIRouter(tags=["search"])
-
-
-def parse_filters(raw: list[str]) -> dict[str, str]:
-    filters = {}
-    for item in raw:
-        key, sep, value = item.partition(":")
-        if not sep or not key or not value:
-            raise InvalidInputError(f"filter {item!r} is not of the form key:value")
-        filters[key] = value
-    check_filters(filters)
-    return filters
 
 
 @router.get(
