@@ -320,3 +320,19 @@ def test_protect_reads_covers_health_and_drift(home: Path) -> None:  # noqa: F81
         for path in ("/health", "/drift", "/search?q=vitamin"):
             assert assert_error_shape(api.get(path), 401)["type"] == "unauthorized"
             assert api.get(path, headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_llm_timeout_settings_and_the_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import load_settings
+
+    llm = load_settings().llm
+    assert (llm.connect_timeout_s, llm.first_token_timeout_s, llm.total_timeout_s, llm.max_retries) == (
+        3,
+        20,
+        60,
+        0,
+    )
+    monkeypatch.setenv("RAGSEARCH_LLM_TIMEOUT_S", "7")
+    assert load_settings().llm.total_timeout_s == 7
+    monkeypatch.setenv("RAGSEARCH_LLM_FIRST_TOKEN_TIMEOUT_S", "2.5")
+    assert load_settings().llm.first_token_timeout_s == 2.5
