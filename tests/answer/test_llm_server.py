@@ -20,6 +20,10 @@ pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
 
 def client(url: str, **kw) -> OpenAIChatClient:  # type: ignore[no-untyped-def]
+    # a CPU model on a shared, loaded 2-core machine can take longer than the 20 s / 60 s defaults (first
+    # token 43 s seen under load); the timeouts themselves are tested in tests/app/test_api_hardening.py
+    kw.setdefault("first_token_timeout_s", 180.0)
+    kw.setdefault("timeout_s", 300.0)
     return OpenAIChatClient("smollm2", base_url=url, max_tokens=kw.pop("max_tokens", 48), **kw)
 
 

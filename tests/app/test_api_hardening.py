@@ -164,6 +164,27 @@ def test_unwritable_logs_do_not_stop_the_server_or_searches(own_home: Path) -> N
         assert assert_error_shape(f, 503)["type"] == "BackendUnavailableError"
 
 
+def test_a_full_disk_does_not_fail_searches(own_home: Path) -> None:
+    """ENOSPC for real: once the server runs, its file-size limit drops to 0 (`prlimit`; Python ignores
+    SIGXFSZ, so every write() fails with EFBIG, which SQLite reports as a full disk or an I/O error)."""
+    import resource
+
+    proc, url = start_process(own_home)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as api:
+            assert api.get("/search", params={"q": QUESTION}).status_code == 200  # index and log are open
+            resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (0, 0))
+            for _ in range(2):
+                r = api.get("/search", params={"q": QUESTION})
+                assert r.status_code == 200 and r.json()["hits"], r.text
+            assert 'ragsearch_log_write_failures_total{log="querylog"} 2.0' in api.get("/metrics").text
+            h = api.get("/health").json()
+            assert h["status"] == "degraded" and any(p.startswith("query log:") for p in h["problems"]), h
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
 # ---- 6: the key is checked before the body is read; bodies are bounded ----------------------------------
 def raw_request(url: str, head: str, body: bytes, read_timeout: float) -> bytes:
     """Send the head and a first part of a body, then read what the server answers (b"" on a timeout)."""
@@ -299,3 +320,19 @@ def test_protect_reads_covers_health_and_drift(home: Path) -> None:  # noqa: F81
         for path in ("/health", "/drift", "/search?q=vitamin"):
             assert assert_error_shape(api.get(path), 401)["type"] == "unauthorized"
             assert api.get(path, headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_llm_timeout_settings_and_the_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import load_settings
+
+    llm = load_settings().llm
+    assert (llm.connect_timeout_s, llm.first_token_timeout_s, llm.total_timeout_s, llm.max_retries) == (
+        3,
+        20,
+        60,
+        0,
+    )
+    monkeypatch.setenv("RAGSEARCH_LLM_TIMEOUT_S", "7")
+    assert load_settings().llm.total_timeout_s == 7
+    monkeypatch.setenv("RAGSEARCH_LLM_FIRST_TOKEN_TIMEOUT_S", "2.5")
+    assert load_settings().llm.first_token_timeout_s == 2.5

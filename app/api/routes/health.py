@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -32,7 +33,7 @@ def index_problems(runtime: Runtime, name: str) -> tuple[int | None, list[str]]:
                 return count, []  # a writer holds it: busy, not broken
             return count, [f"index {name}: {p}" for p in report.problems]
         return count, []
-    except (RagsearchError, OSError) as exc:
+    except (RagsearchError, OSError, sqlite3.Error) as exc:
         runtime.forget(name)
         return None, [f"index {name}: {exc}"]
 
