@@ -56,6 +56,7 @@ from bench.soakwork import (
     answerer,
     api_writer,
     cli,
+    cli_reader,
     cli_writer,
     idle_latency,
     searcher,
@@ -126,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-queries", type=int, default=40, help="idle searches per mode")
     ap.add_argument("--no-train", dest="train", action="store_false", help="no LTR model: ltr not exercised")
     ap.add_argument("--train-split", default="train")
-    ap.add_argument("--writers", default="api,cli", choices=["api,cli", "api", "cli", "none"],
-                    help="which writers run; fewer tell what each costs the searches")  # fmt: skip
+    ap.add_argument("--writers", default="api,cli", choices=["api,cli", "api", "cli", "cli-search", "none"],
+                    help="which writers run; fewer tell what each costs the searches "
+                         "(cli-search: a loop of `ragsearch search` processes, no write)")  # fmt: skip
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     env = child_env(args.home, args.index, free_port())  # nothing listens there: the LLM is down
@@ -153,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append((answerer, (url, queries, stop, load)))
         if "api" in args.writers:
             jobs.append((api_writer, (url, pool, ledger, stop, load)))
-        if "cli" in args.writers:
+        if args.writers == "cli-search":
+            jobs.append((cli_reader, (env, args.index, queries, stop, load)))
+        elif "cli" in args.writers:
             jobs.append((cli_writer, (env, args.index, pool, ledger, stop, load)))
         threads = [threading.Thread(target=worker, args=(load, fn, *fn_args)) for fn, fn_args in jobs]
         t0 = time.time()

@@ -218,6 +218,20 @@ def cli_writer(
                     ledger.uncertain.add(victim)
 
 
+def cli_reader(
+    env: dict[str, str], index: str, queries: list[str], stop: threading.Event, stats: Stats
+) -> None:
+    """`ragsearch search` processes in a loop: a CLI process's start and model load, without a write."""
+    rng = random.Random(17)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        r = cli(env, "search", rng.choice(queries), "--index", index, "--mode", "dense", "--json")
+        if r.returncode == 0:
+            stats.ok("cli search", (time.perf_counter() - t0) * 1e3)
+        else:
+            stats.error("cli search", f"exit {r.returncode}: {r.stderr[-300:]}")
+
+
 def idle_latency(url: str, queries: list[str], modes: list[str], n: int, stats: Stats) -> None:
     with httpx.Client(base_url=url, timeout=60) as c:
         for q in queries[:3]:  # warm-up: model loads, first compilations
