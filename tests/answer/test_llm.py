@@ -17,6 +17,9 @@ pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
 
 def client(url: str, **kw) -> OpenAIChatClient:  # type: ignore[no-untyped-def]
+    # generous deadlines: a loaded 2-core CI machine has taken 43 s to SmolLM2's first token
+    kw.setdefault("first_token_timeout_s", 180.0)
+    kw.setdefault("timeout_s", 300.0)
     return OpenAIChatClient("smollm2", base_url=url, max_tokens=kw.pop("max_tokens", 48), **kw)
 
 
@@ -24,13 +27,14 @@ class TestOpenAIChatClientOnLlamaCpp(LLMContract):
     @pytest.fixture()
     def make_llm(self, llm_url: str) -> Callable[..., OpenAIChatClient]:
         def make(
-            base_url: str | None = None, max_tokens: int = 32, timeout_s: float = 60.0
+            base_url: str | None = None, max_tokens: int = 32, timeout_s: float = 300.0
         ) -> OpenAIChatClient:
             return OpenAIChatClient(
                 "smollm2",
                 base_url=base_url or llm_url,
                 max_tokens=max_tokens,
                 timeout_s=timeout_s,
+                first_token_timeout_s=180.0,  # capped by timeout_s; 43 s to a first token seen under load
                 temperature=0.0,
             )
 

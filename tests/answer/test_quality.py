@@ -67,7 +67,9 @@ def test_real_answers_over_real_retrieval(
         r = engine.search(q, SearchConfig(k=3))
         return RankedHits(r.hits, r.timings_ms["total_ms"], mode=r.mode)
 
-    llm = OpenAIChatClient("smollm2", base_url=llm_url, max_tokens=24)
+    llm = OpenAIChatClient(  # generous deadlines: 43 s to a first token seen on a loaded 2-core machine
+        "smollm2", base_url=llm_url, max_tokens=24, first_token_timeout_s=180.0, timeout_s=300.0
+    )
     answerer = Answerer(search, scifact_index.get, llm, AnswerSettings(top_passages=3))
     split = load_split(scifact_slice, "test")
     seen: list[int] = []
