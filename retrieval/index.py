@@ -183,7 +183,10 @@ class RepairReport:
 class CheckableIndex(Protocol):
     """An index that can verify its parts against its store and rebuild the derived ones."""
 
-    def check(self) -> IndexCheck: ...
+    def check(self, wait_s: float | None = None) -> IndexCheck:
+        """Compare every part with the store; `wait_s` bounds the wait for a writer (None: the index's lock
+        timeout; 0: fail at once with IndexLockedError while another writer works)."""
+        ...
 
     def repair(self, embedder: Embedder) -> RepairReport: ...
 

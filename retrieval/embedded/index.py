@@ -288,10 +288,10 @@ class EmbeddedIndex:
             stale.unlink(missing_ok=True)
 
     # ---- check and repair (retrieval/embedded/maintenance.py) ---------------------------------
-    def check(self) -> IndexCheck:
+    def check(self, wait_s: float | None = None) -> IndexCheck:
         """Compare every part with the store, under the write lock (so no write is half done); changes
-        nothing."""
-        with self._writer, self._write_lock.hold():
+        nothing. `wait_s` bounds the wait for another process's writer (None: the lock timeout)."""
+        with self._writer, self._write_lock.hold(wait_s):
             return maintenance.check(self)
 
     def repair(self, embedder: Embedder) -> RepairReport:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from retrieval.embedded import EmbeddedBackend
-from retrieval.errors import InvalidInputError
+from retrieval.embedded.lock import WriteLock
+from retrieval.errors import IndexLockedError, InvalidInputError
 from retrieval.index import CheckableIndex, check_filters, check_metadata
 from retrieval.types import Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
@@ -100,3 +102,16 @@ def test_the_embedded_index_offers_check_and_repair_through_the_protocol(tmp_pat
         assert check.pending_changes == 0 and check.dead_vector_rows == 0 and check.generation > 0
         report = idx.repair(EMB)
         assert not report.bm25_rebuilt and report.reembedded == 0 and report.after == idx.check()
+
+
+def test_check_can_refuse_at_once_while_another_writer_holds_the_index(tmp_path: Path) -> None:
+    """/health checks with wait_s=0: a probe must not hang for the lock timeout behind a long CLI ingest."""
+    with EmbeddedBackend(tmp_path, lock_timeout_s=30).create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+        other_writer = WriteLock(tmp_path / "indexes" / "kb" / "write.lock", "kb", 30)
+        with other_writer.hold():  # another open file: flock conflicts as with another process
+            t0 = time.perf_counter()
+            with pytest.raises(IndexLockedError, match="is being written by process"):
+                idx.check(wait_s=0)
+            assert time.perf_counter() - t0 < 1.0
+        assert idx.check(wait_s=0).consistent

@@ -28,7 +28,7 @@ def index_problems(runtime: Runtime, name: str) -> tuple[int | None, list[str]]:
         count = index.count()
         if isinstance(index, CheckableIndex):
             try:
-                report = index.check()
+                report = index.check(wait_s=0)  # a probe never waits for a writer
             except IndexLockedError:
                 return count, []  # a writer holds it: busy, not broken
             return count, [f"index {name}: {p}" for p in report.problems]
