@@ -90,4 +90,6 @@ class TestLtrReranker(RerankerContract):
     ) -> None:
         manifest = trained[2]
         assert reranker.name == f"ltr:{manifest.version}"
-        assert reranker.training_data() == TrainingData(manifest.dataset, frozenset({"train"}))
+        assert manifest.seen_queries is not None and manifest.seen_queries["train"]
+        seen = frozenset(q for ids in manifest.seen_queries.values() for q in ids)
+        assert reranker.training_data() == TrainingData(manifest.dataset, frozenset({"train"}), seen)
