@@ -12,9 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from markdown_it import MarkdownIt
+
 from answer.citations import parse_citations
 from answer.prompting import pack_prompt
 from answer.protocol import LLMClient, LLMUnavailableError, TextDelta, Usage
+from retrieval.analysis import terms
 from retrieval.errors import InvalidInputError
 from retrieval.types import Candidate, Passage
 
@@ -96,14 +99,33 @@ def snippet(text: str, limit: int) -> str:
 
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-WORD_RE = re.compile(r"\w{3,}")
+MARKDOWN = MarkdownIt("commonmark")
+
+
+def plain_blocks(text: str) -> list[str]:
+    """The paragraphs, list items and table cells of a passage as plain text: Markdown headings and code
+    blocks dropped, emphasis, link and code marks removed (plain text passes through as its paragraphs)."""
+    blocks: list[str] = []
+    in_heading = False
+    for tok in MARKDOWN.parse(text):
+        if tok.type in ("heading_open", "heading_close"):
+            in_heading = tok.type == "heading_open"
+        elif tok.type == "inline" and not in_heading:
+            words = [c.content if c.type in ("text", "code_inline") else " " for c in tok.children or []
+                     if c.type in ("text", "code_inline", "softbreak", "hardbreak")]  # fmt: skip
+            if block := " ".join("".join(words).split()):
+                blocks.append(block)
+    return blocks
 
 
 def best_sentence(question: str, text: str) -> str:
-    """The sentence sharing most words with the question (the first one on ties)."""
-    q = {w.lower() for w in WORD_RE.findall(question)}
-    sentences = [s.strip() for s in SENTENCE_RE.split(text) if s.strip()] or [text]
-    return max(sentences, key=lambda s: len(q & {w.lower() for w in WORD_RE.findall(s)}))
+    """The sentence sharing most analyzed terms (stemmed, stop words dropped: as BM25 matches) with the
+    question, Markdown stripped; the first one on ties."""
+    wanted = terms(question)
+    sentences = [s.strip() for b in plain_blocks(text) for s in SENTENCE_RE.split(b) if s.strip()]
+    if not sentences:
+        return " ".join(text.split())
+    return max(sentences, key=lambda s: len(wanted & terms(s)))
 
 
 def extractive_answer(question: str, sources: list[SourcePassage], passages: list[Passage]) -> str:

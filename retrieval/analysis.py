@@ -6,7 +6,9 @@ queries would be read as syntax); queries are built from the analyzer's tokens i
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -49,3 +51,29 @@ def token_hash(token: str) -> int:
 
 def token_hashes(tokens: Iterable[str]) -> NDArray[np.int64]:
     return np.fromiter((token_hash(t) for t in tokens), dtype=np.int64)
+
+
+WORD_RE = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=8)
+def cached_analyzer(spec: AnalyzerSpec) -> tantivy.TextAnalyzer:
+    return build_analyzer(spec)
+
+
+def word_terms(text: str, spec: AnalyzerSpec | None = None) -> list[tuple[int, int, str]]:
+    """Each word of `text` that the analyzer keeps, as (start, end, term): the term is what BM25 matches on
+    (lowercased, stemmed, stop words dropped by the default spec), the offsets point into `text`. For
+    snippets and extractive answers, which need both the terms and where they are."""
+    analyzer = cached_analyzer(spec or AnalyzerSpec())
+    out = []
+    for m in WORD_RE.finditer(text):
+        tokens = analyzer.analyze(m.group())
+        if tokens:
+            out.append((m.start(), m.end(), tokens[0]))
+    return out
+
+
+def terms(text: str, spec: AnalyzerSpec | None = None) -> set[str]:
+    """The distinct analyzed terms of `text` (see `word_terms`)."""
+    return {t for _, _, t in word_terms(text, spec)}

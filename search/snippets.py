@@ -1,57 +1,19 @@
 """Query-centred snippets: the short window of a passage that holds the most query terms.
 
-Pure functions of (text, query), for every front end (CLI, API, UI). Terms match case-insensitively as
-whole words, or as a word's beginning when the term has at least five characters ("vitamin" matches
-"vitamins"), so plain inflections count. The window is chosen by the number of distinct query terms in
-it, then by the number of matches, then by how early it starts; it is widened to word boundaries and
-marked with "…" where the passage goes on.
+Pure functions of (text, query), for every front end (CLI, API, UI). Words match as BM25 matches them:
+through the index analyzer's default chain (lowercase, English stop words dropped, Snowball stemming), so
+"vitamins" matches "vitamin" and "running" matches "run". The window is chosen by the number of distinct
+query terms in it, then by the number of matches, then by how early it starts; it is widened to word
+boundaries and marked with "…" where the passage goes on.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-WORD = re.compile(r"\w+", re.UNICODE)
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "with",
-    ]
-)
+from retrieval.analysis import word_terms
+
 ELLIPSIS = "…"
-PREFIX_MIN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +24,14 @@ class Match:
 
 
 def query_terms(query: str) -> list[str]:
-    """Lowercase words of the query, stopwords dropped unless that would drop every word."""
-    words = list(dict.fromkeys(w.lower() for w in WORD.findall(query)))
-    content = [w for w in words if w not in STOPWORDS]
-    return content or words
+    """The query's distinct analyzed terms, in order."""
+    return list(dict.fromkeys(t for _, _, t in word_terms(query)))
 
 
 def find_terms(text: str, terms: list[str]) -> list[Match]:
     """Where the terms occur in text, in order."""
-    if not terms:
-        return []
-    matches = []
-    for m in WORD.finditer(text):
-        word = m.group().lower()
-        for term in terms:
-            if word == term or (len(term) >= PREFIX_MIN and word.startswith(term)):
-                matches.append(Match(m.start(), m.end(), term))
-                break
-    return matches
+    wanted = set(terms)
+    return [Match(start, end, t) for start, end, t in word_terms(text) if t in wanted]
 
 
 def best_window(matches: list[Match], width: int) -> tuple[int, int] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from answer.answering import Answerer, AnswerSettings, AnswerStart, RankedHits
+from answer.answering import Answerer, AnswerSettings, AnswerStart, RankedHits, best_sentence, plain_blocks
 from answer.llm import OpenAIChatClient
 from retrieval.errors import InvalidInputError
 from retrieval.searcher import Retriever
@@ -59,3 +59,19 @@ def test_bad_questions(retriever: Retriever) -> None:
         ans.answer("vitamin " * 12_800)  # ~100 kB
     other_script = ans.answer("维生素D缺乏与骨病有关吗？")
     assert other_script.status in ("not_found", "extractive")
+
+
+def test_extractive_sentence_is_chosen_by_analyzed_terms_not_raw_words() -> None:
+    # raw word overlap saw one shared word in each ("does", "aldh1") and kept the first sentence; stems
+    # match "expressed"/"expression", "predicted"/"predict", "outcome"/"outcomes"
+    text = "Does the board say what it does? ALDH1 expressed highly predicted poor outcome."
+    assert best_sentence("Does ALDH1 expression predict outcomes?", text) == (
+        "ALDH1 expressed highly predicted poor outcome."
+    )
+
+
+def test_extractive_answer_strips_markdown_and_never_quotes_a_heading() -> None:
+    text = "## Install\n\nRun `pip install ragsearch` to **install** it.\n\n```\nmake setup\n```\n"
+    sentence = best_sentence("how to install", text)
+    assert sentence == "Run pip install ragsearch to install it."
+    assert plain_blocks("# Title only") == []
