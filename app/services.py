@@ -107,14 +107,19 @@ def answer_search_config(settings: Settings, promoted: str | None) -> SearchConf
 
 
 def registry_rerankers(index: SearchIndex, settings: Settings) -> RerankerSource:
-    """Loads LTR models from the registry on demand (for one-shot commands; the server caches them)."""
+    """Loads LTR models from the registry on first use and keeps each version for the life of the engine
+    (one-shot commands; the server's Runtime keeps its own cache). The promoted version is read each time,
+    so a promotion by another process is followed."""
+    registry = make_registry(settings)
+    loaded: dict[str, Reranker] = {}
 
     def load(version: str | None) -> Reranker | None:
-        registry = make_registry(settings)
         version = version or settings.rerank.model or registry.promoted
         if version is None:
             return None
-        return LtrReranker(registry.load(version), make_feature_logger(index, settings))
+        if version not in loaded:
+            loaded[version] = LtrReranker(registry.load(version), make_feature_logger(index, settings))
+        return loaded[version]
 
     return load
 
