@@ -38,23 +38,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(index: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    env: dict[str, str], log: Path | None = None, cwd: Path | None = None, timeout_s: float = 180
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`ragsearch serve` on a free loopback port with `env`; returns once /health answers 200 (stderr to
+    `log` when given)."""
     port = free_port()
-    env = {**os.environ, "RAGSEARCH_INDEX": index}
+    stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.5)
     proc.kill()
-    raise SystemExit("the API did not start in 120 s")
+    why = log.read_text()[-2000:] if log else f"no answer in {timeout_s:g} s"
+    raise SystemExit(f"the API did not start: {why}")
 
 
 def run_load(url: str, queries: list[str], clients: int, seconds: float, mode: str) -> dict[str, Any]:
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = None
     url = args.url
     if url is None:
-        proc, url = start_server(args.index)
+        proc, url = start_server({**os.environ, "RAGSEARCH_INDEX": args.index})
     try:
         result = run_load(url, queries, args.clients, args.seconds, args.mode)
     finally:

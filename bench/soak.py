@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ import httpx
 
 from app.settings import get_settings
 from bench.latency import percentiles
-from bench.load import free_port
+from bench.load import free_port, start_server
 from bench.soakwork import (
     KEY,
     REPO,
@@ -96,24 +95,6 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> None:
             raise SystemExit(f"training the LTR model failed: {r.stderr[-2000:]}")
 
 
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),  # noqa: SIM115
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"the API did not start: {log.read_text()[-2000:]}")
-
-
 def main(argv: list[str] | None = None) -> int:
     s = get_settings()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if x.strip()
     ]
     log = args.home / "soak-server.log"
-    proc, url = start_server(env, log)
+    proc, url = start_server(env, log, cwd=REPO)
     promoted = any(m["promoted"] for m in httpx.get(f"{url}/models").json())
     modes = [m for m in MODES if m != "ltr" or promoted]  # without a model ltr is refused (422)
     idle, load, ledger, stop = Stats(), Stats(), Ledger(), threading.Event()

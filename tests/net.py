@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,3 +33,24 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float, wha
             pytest.fail(f"{what} exited at start")
     proc.kill()
     pytest.fail(f"{what} did not start in {timeout_s:.0f} s")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def serve_process(
+    home: Path, index: str, api_key: str, **env_extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`ragsearch serve` on `home` in its own process (a crash there cannot take the test run with it, and
+    its memory is its own to measure), with only our settings and `env_extra`; returns once /health is 200."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
+    env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX=index, RAGSEARCH_API_API_KEY=api_key, HF_HUB_OFFLINE="1",
+               RAGSEARCH_EMBEDDING_ONNX_CACHE=os.environ.get("RAGSEARCH_EMBEDDING_ONNX_CACHE", ""), **env_extra)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/health", proc, 120, "ragsearch serve")
+    return proc, url

@@ -4,12 +4,10 @@ errors, bodies read before the key check, hanging LLMs, passage ids with '/', on
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +17,9 @@ import httpx
 import pytest
 
 from tests.app.test_api import KEY, home, serve  # noqa: F401  (home: the module fixture with a trained model)
-from tests.net import free_port, wait_for_http
+from tests.net import free_port, serve_process
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 QUESTION = "Vitamin D deficiency is associated with bone disease"
 
 
@@ -39,19 +36,7 @@ def client(home_dir: Path, **overrides: object) -> Iterator[httpx.Client]:
 
 
 def start_process(home_dir: Path, **env_extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    """`ragsearch serve` in its own process: a crash there cannot take the test run with it, and its memory
-    is its own to measure."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-    env.update(RAGSEARCH_HOME=str(home_dir), RAGSEARCH_INDEX="sf", RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
-               RAGSEARCH_EMBEDDING_ONNX_CACHE=os.environ.get("RAGSEARCH_EMBEDDING_ONNX_CACHE", ""), **env_extra)  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/health", proc, 120, "ragsearch serve")
-    return proc, url
+    return serve_process(home_dir, "sf", KEY, **env_extra)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -5,17 +5,15 @@ model, a SciFact slice (real text)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.app.test_cli import REPO, cli
-from tests.net import free_port, wait_for_http
+from tests.app.test_cli import cli
+from tests.net import serve_process
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-0123456789"
@@ -26,17 +24,7 @@ def passages_of(folder: Path) -> list[dict[str, str]]:
 
 
 def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-    env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX="kb", RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
-               RAGSEARCH_EMBEDDING_ONNX_CACHE=os.environ.get("RAGSEARCH_EMBEDDING_ONNX_CACHE", ""))  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/health", proc, 120, "ragsearch serve")
-    return proc, url
+    return serve_process(home, "kb", KEY)
 
 
 @pytest.fixture()
