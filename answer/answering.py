@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from markdown_it import MarkdownIt
 
-from answer.citations import parse_citations
-from answer.prompting import pack_prompt
-from answer.protocol import LLMClient, LLMUnavailableError, TextDelta, Usage
-from retrieval.analysis import terms
-from retrieval.errors import InvalidInputError
-from retrieval.types import Candidate, Passage
+from ragsearch.answer.citations import parse_citations
+from ragsearch.answer.prompting import pack_prompt
+from ragsearch.answer.protocol import LLMClient, LLMUnavailableError, TextDelta, Usage
+from ragsearch.retrieval.analysis import terms
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import Candidate, Passage
 
 NOT_FOUND = "Not found in the documents."
 Status = Literal["generated", "not_found", "extractive"]

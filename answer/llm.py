@@ -9,8 +9,8 @@ from typing import cast
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from answer.protocol import LLMEvent, LLMUnavailableError, Message, TextDelta, Usage
-from retrieval.errors import redact_url
+from ragsearch.answer.protocol import LLMEvent, LLMUnavailableError, Message, TextDelta, Usage
+from ragsearch.retrieval.errors import redact_url
 
 
 class OpenAIChatClient:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from answer.protocol import Message
-from retrieval.types import Passage
+from ragsearch.answer.protocol import Message
+from ragsearch.retrieval.types import Passage
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages provided between <passage> tags. "

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from retrieval.errors import RagsearchError
+from ragsearch.retrieval.errors import RagsearchError
 
 
 class LLMUnavailableError(RagsearchError):

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from answer.answering import Answer, Answerer
-from eval.data import JudgedSplit
+from ragsearch.answer.answering import Answer, Answerer
+from ragsearch.eval.data import JudgedSplit
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from app.querylog import LoggedQuery
+from ragsearch.app.querylog import LoggedQuery
 
 PSI_FLAG = 0.2
 P_FLAG = 0.01

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.sqlitelog import LazySqlite
-from retrieval.errors import BackendUnavailableError
+from ragsearch.app.sqlitelog import LazySqlite
+from ragsearch.retrieval.errors import BackendUnavailableError
 
 Kind = Literal["up", "down", "click"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from answer.answering import Answerer
-from app.feedback import FeedbackStore
-from app.querylog import QueryLog
-from app.services import (
+from ragsearch.answer.answering import Answerer
+from ragsearch.app.feedback import FeedbackStore
+from ragsearch.app.querylog import QueryLog
+from ragsearch.app.services import (
     answer_search_config,
     default_search_config,
     make_answerer,
@@ -18,14 +18,14 @@ from app.services import (
     make_registry,
     make_reranker,
 )
-from app.settings import Settings
-from rerank.errors import ModelUnavailableError
-from rerank.protocol import Reranker
-from rerank.registry import ModelRegistry
-from retrieval.embedding import Embedder
-from retrieval.index import IndexBackend, SearchIndex
-from search.config import SearchConfig
-from search.engine import SearchEngine
+from ragsearch.app.settings import Settings
+from ragsearch.rerank.errors import ModelUnavailableError
+from ragsearch.rerank.protocol import Reranker
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.retrieval.embedding import Embedder
+from ragsearch.retrieval.index import IndexBackend, SearchIndex
+from ragsearch.search.config import SearchConfig
+from ragsearch.search.engine import SearchEngine
 
 
 class Runtime:

@@ -7,32 +7,34 @@ from pathlib import Path
 
 import numpy as np
 
-from answer.answering import Answerer, RankedHits
-from answer.answering import AnswerSettings as AnswerConfig
-from answer.llm import OpenAIChatClient
-from answer.protocol import LLMClient
-from app.settings import Settings
-from ingest.chunking import Chunker, tokenizer_for
-from rerank.extract import FeatureLogger
-from rerank.ltr import LtrReranker
-from rerank.protocol import Reranker
-from rerank.registry import ModelRegistry
-from rerank.train import TrainParams
-from retrieval.embedded import EmbeddedBackend
-from retrieval.embedding import Embedder, SentenceTransformerEmbedder
-from retrieval.errors import RagsearchError
-from retrieval.es_client import EsConnection
-from retrieval.index import IndexBackend, SearchIndex
-from retrieval.types import Candidate, IndexSpec
-from search.config import SearchConfig, build_config, parse_mode
-from search.engine import RerankerSource, SearchEngine
+from ragsearch.answer.answering import Answerer, RankedHits
+from ragsearch.answer.answering import AnswerSettings as AnswerConfig
+from ragsearch.answer.llm import OpenAIChatClient
+from ragsearch.answer.protocol import LLMClient
+from ragsearch.app.settings import Settings
+from ragsearch.ingest.chunking import Chunker, tokenizer_for
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.ltr import LtrReranker
+from ragsearch.rerank.protocol import Reranker
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.rerank.train import TrainParams
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedding import Embedder, SentenceTransformerEmbedder
+from ragsearch.retrieval.errors import RagsearchError
+from ragsearch.retrieval.es_connection import EsConnection
+from ragsearch.retrieval.extras import require
+from ragsearch.retrieval.index import IndexBackend, SearchIndex
+from ragsearch.retrieval.types import Candidate, IndexSpec
+from ragsearch.search.config import SearchConfig, build_config, parse_mode
+from ragsearch.search.engine import RerankerSource, SearchEngine
 
 
 def make_backend(settings: Settings) -> IndexBackend:
     if settings.backend == "embedded":
         return EmbeddedBackend(settings.home, vector_index=settings.retrieval.vector_index)
     if settings.backend == "elasticsearch":
-        from retrieval.elasticsearch import ElasticsearchBackend
+        require("elasticsearch")  # a clear error without the `elasticsearch` extra
+        from ragsearch.retrieval.elasticsearch import ElasticsearchBackend
 
         return ElasticsearchBackend(es_connection(settings))
     raise RagsearchError(

@@ -12,12 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import platformdirs
 from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from retrieval.errors import RagsearchError
-from retrieval.types import AnalyzerSpec, FieldBoosts
+from ragsearch.retrieval.errors import RagsearchError
+from ragsearch.retrieval.types import AnalyzerSpec, FieldBoosts
 
 ENV_PREFIX = "RAGSEARCH_"
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets"
@@ -228,7 +229,11 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    home: Path = Field(Path(".ragsearch"), description="indexes, models and logs live here")
+    home: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path("ragsearch"),
+        description="indexes, models and logs live here (default: the user's data folder, e.g. "
+        "~/.local/share/ragsearch on Linux, so a command finds them from any directory)",
+    )
     data_dir: Path = Field(Path("../shared/data"), description="folder of BEIR datasets")
     backend: Literal["embedded", "elasticsearch"] = "embedded"
     index: str = Field("default", description="the index the API and UI serve")

@@ -16,9 +16,17 @@ T = TypeVar("T")
 
 
 class LazySqlite:
-    def __init__(self, path: Path, schema: str, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        synchronous: str = "FULL",
+        migrate: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         self.path = path
         self._schema = schema
+        self._migrate = migrate
+        """run after the schema on each open: brings a file written by an earlier version up to date"""
         self._synchronous = synchronous
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
@@ -34,6 +42,8 @@ class LazySqlite:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(f"PRAGMA synchronous={self._synchronous}")
                 db.executescript(self._schema)
+                if self._migrate is not None:
+                    self._migrate(db)
             except sqlite3.Error:
                 db.close()
                 raise

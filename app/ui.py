@@ -16,7 +16,7 @@ import httpx
 import pandas as pd
 import streamlit as st
 
-from app.settings import get_settings
+from ragsearch.app.settings import get_settings
 
 SPECIAL = re.compile(r"""[\\`*_{}\[\]()#+\-.!|~<>$:&"']""")
 

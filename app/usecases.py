@@ -10,23 +10,29 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app.services import make_backend, make_chunker, make_embedder, manifest_path, open_or_create_index
-from app.settings import Settings
-from eval.data import JudgedSplit
-from eval.evaluate import EvalReport, compare_systems, run_system, save_runs
-from eval.leakage import describe, overlap
-from eval.metrics import DEFAULT_MEASURES
-from eval.runs import Run
-from ingest.manifest import Manifest
-from ingest.pipeline import IngestReport, ingest_records
-from ingest.readers import Record
-from ingest.runner import IngestOptions, IngestStatus, ingest_paths
-from retrieval.embedding import Embedder
-from retrieval.errors import InvalidInputError
-from retrieval.index import SearchIndex
-from retrieval.types import Candidate, Vector
-from search.config import Mode, SearchConfig
-from search.engine import SearchEngine
+from ragsearch.app.services import (
+    make_backend,
+    make_chunker,
+    make_embedder,
+    manifest_path,
+    open_or_create_index,
+)
+from ragsearch.app.settings import Settings
+from ragsearch.eval.data import JudgedSplit
+from ragsearch.eval.evaluate import EvalReport, compare_systems, run_system, save_runs
+from ragsearch.eval.leakage import describe, overlap
+from ragsearch.eval.metrics import DEFAULT_MEASURES
+from ragsearch.eval.runs import Run
+from ragsearch.ingest.manifest import Manifest
+from ragsearch.ingest.pipeline import IngestReport, ingest_records
+from ragsearch.ingest.readers import Record
+from ragsearch.ingest.runner import IngestOptions, IngestStatus, ingest_paths
+from ragsearch.retrieval.embedding import Embedder
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.types import Candidate, Vector
+from ragsearch.search.config import Mode, SearchConfig
+from ragsearch.search.engine import SearchEngine
 
 EVAL_DEPTH = 100
 """Hits per query in an evaluation run (R@100 needs 100)."""

@@ -22,17 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.services import make_chunker, make_embedder
-from app.settings import load_settings
-from ingest.chunking import Chunker
-from ingest.documents import build_passages
-from ingest.files import discover
-from ingest.manifest import Manifest
-from ingest.parsers import parse_bytes
-from ingest.runner import IngestOptions, ingest_paths
-from retrieval.embedded import EmbeddedBackend
-from retrieval.embedding import Embedder, passage_text
-from retrieval.types import IndexSpec
+from ragsearch.app.services import make_chunker, make_embedder
+from ragsearch.app.settings import load_settings
+from ragsearch.ingest.chunking import Chunker
+from ragsearch.ingest.documents import build_passages
+from ragsearch.ingest.files import discover
+from ragsearch.ingest.manifest import Manifest
+from ragsearch.ingest.parsers import parse_bytes
+from ragsearch.ingest.runner import IngestOptions, ingest_paths
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedding import Embedder, passage_text
+from ragsearch.retrieval.types import IndexSpec
 
 
 def write_documents(corpus: Path, folder: Path, docs: int, per_doc: int) -> int:

@@ -19,16 +19,22 @@ from typing import Any
 
 import numpy as np
 
-from app.services import default_search_config, make_backend, make_embedder, make_engine, make_registry
-from app.settings import get_settings
-from eval.data import load_split
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend
-from retrieval.embedding import Embedder, passage_text
-from retrieval.types import IndexSpec, Passage
-from search.config import FIRST_STAGE_MODES, SearchConfig, parse_mode
-from search.engine import SearchEngine
+from ragsearch.app.services import (
+    default_search_config,
+    make_backend,
+    make_embedder,
+    make_engine,
+    make_registry,
+)
+from ragsearch.app.settings import get_settings
+from ragsearch.eval.data import load_split
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedding import Embedder, passage_text
+from ragsearch.retrieval.types import IndexSpec, Passage
+from ragsearch.search.config import FIRST_STAGE_MODES, SearchConfig, parse_mode
+from ragsearch.search.engine import SearchEngine
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from app.settings import get_settings
-from eval.data import load_split
+from ragsearch.app.settings import get_settings
+from ragsearch.eval.data import load_split
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -46,7 +46,7 @@ def start_server(
     port = free_port()
     stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from ragsearch.app.cli import main; main()", "serve", "--port", str(port)],
         env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.logs import configure_logging
-from app.settings import get_settings
 from bench.latency import machine
-from rerank.registry import ModelRegistry
+from ragsearch.app.logs import configure_logging
+from ragsearch.app.settings import get_settings
+from ragsearch.rerank.registry import ModelRegistry
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.services import (
+from bench.latency import percentiles
+from ragsearch.app.services import (
     default_search_config,
     make_backend,
     make_embedder,
@@ -27,12 +28,11 @@ from app.services import (
     make_feature_logger,
     make_registry,
 )
-from app.settings import get_settings
-from bench.latency import percentiles
-from eval.data import load_split
-from rerank.dataset import TrainingSet
-from rerank.registry import LoadedModel, ModelRegistry
-from rerank.train import TrainParams, fit
+from ragsearch.app.settings import get_settings
+from ragsearch.eval.data import load_split
+from ragsearch.rerank.dataset import TrainingSet
+from ragsearch.rerank.registry import LoadedModel, ModelRegistry
+from ragsearch.rerank.train import TrainParams, fit
 
 
 def main(argv: list[str] | None = None) -> None:

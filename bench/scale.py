@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from app.services import make_backend, make_embedder, make_engine
-from app.settings import get_settings
 from bench.latency import machine, percentiles
-from eval.data import load_split
-from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend
-from retrieval.types import EmbeddedPassage, IndexSpec, Passage
-from search.config import SearchConfig, parse_mode
-from search.engine import SearchEngine
+from ragsearch.app.services import make_backend, make_embedder, make_engine
+from ragsearch.app.settings import get_settings
+from ragsearch.eval.data import load_split
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.types import EmbeddedPassage, IndexSpec, Passage
+from ragsearch.search.config import SearchConfig, parse_mode
+from ragsearch.search.engine import SearchEngine
 
 
 def rss_mb() -> float:

@@ -43,7 +43,6 @@ from typing import Any
 
 import httpx
 
-from app.settings import get_settings
 from bench.latency import percentiles
 from bench.load import free_port, start_server
 from bench.soakwork import (
@@ -62,7 +61,8 @@ from bench.soakwork import (
     verify,
     worker,
 )
-from rerank.registry import ModelRegistry
+from ragsearch.app.settings import get_settings
+from ragsearch.rerank.registry import ModelRegistry
 
 MODES = ("bm25", "dense", "hybrid", "ltr")
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.errors import InvalidInputError
+from ragsearch.retrieval.errors import InvalidInputError
 
 Qrels = dict[str, dict[str, int]]
 

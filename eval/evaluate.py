@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.data import JudgedSplit
-from eval.metrics import DEFAULT_MEASURES, evaluate, holm, paired_ttest, parse_measures
-from eval.runs import Run, to_run, write_trec
-from retrieval.types import Candidate, Vector
+from ragsearch.eval.data import JudgedSplit
+from ragsearch.eval.metrics import DEFAULT_MEASURES, evaluate, holm, paired_ttest, parse_measures
+from ragsearch.eval.runs import Run, to_run, write_trec
+from ragsearch.retrieval.types import Candidate, Vector
 
 SystemFn = Callable[[str, Vector], list[Candidate]]
 """Ranks passages for (query text, query vector); passages are scored at document level by their best."""

@@ -9,9 +9,9 @@ import ir_measures
 import numpy as np
 from scipy import stats
 
-from eval.data import Qrels
-from eval.runs import Run
-from retrieval.errors import UnknownNameError
+from ragsearch.eval.data import Qrels
+from ragsearch.eval.runs import Run
+from ragsearch.retrieval.errors import UnknownNameError
 
 DEFAULT_MEASURES = ("nDCG@10", "R@100", "RR@10")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.data import Qrels, load_split, splits
-from retrieval.errors import InvalidInputError, UnknownNameError
+from ragsearch.eval.data import Qrels, load_split, splits
+from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 
 SUBSETS = ("held-apart",)
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from retrieval.embedding import Embedder, TokenizingEmbedder
+from ragsearch.retrieval.embedding import Embedder, TokenizingEmbedder
 
 Span = tuple[int, int]
 

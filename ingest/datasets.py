@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from retrieval.errors import RagsearchError, UnknownNameError
+from ragsearch.retrieval.errors import RagsearchError, UnknownNameError
 
 BEIR_DATASETS = ("scifact", "nfcorpus", "fiqa", "arguana", "scidocs", "trec-covid", "quora", "nq", "hotpotqa")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ingest.chunking import Chunker
-from ingest.parsers import PARSER_VERSION, ParsedDocument
-from retrieval.types import Passage
+from ragsearch.ingest.chunking import Chunker
+from ragsearch.ingest.parsers import PARSER_VERSION, ParsedDocument
+from ragsearch.retrieval.types import Passage
 
 HASH_BLOCK = 1 << 20
 

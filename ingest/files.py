@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
-from retrieval.errors import InvalidInputError
+from ragsearch.retrieval.errors import InvalidInputError
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".text"})
 RECORD_SUFFIXES = frozenset({".jsonl"})

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import RagsearchError
+from ragsearch.retrieval.errors import RagsearchError
 
 PARSER_VERSION = "2"
 """Part of every document hash: bump it when extraction changes, so documents are re-read."""

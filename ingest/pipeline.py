@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from ingest.readers import ReadError, Record
-from retrieval.embedding import Embedder, check_compatible, passage_text
-from retrieval.index import SearchIndex
-from retrieval.types import EmbeddedPassage, Passage
+from ragsearch.ingest.readers import ReadError, Record
+from ragsearch.retrieval.embedding import Embedder, check_compatible, passage_text
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.types import EmbeddedPassage, Passage
 
 log = structlog.get_logger(__name__)
 

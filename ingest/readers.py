@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.errors import InvalidInputError
-from retrieval.types import Passage
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import Passage
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import structlog
 
-from ingest.chunking import Chunker
-from ingest.documents import build_passages, document_hash, file_hash, passage_id
-from ingest.files import SourceFile, discover
-from ingest.manifest import Manifest
-from ingest.parsers import ParseError, parse_bytes
-from ingest.pipeline import IngestReport, ingest_records
-from ingest.readers import ReadError, parse_record, read_jsonl
-from ingest.writer import MARKER_COUNT_KEY, DocumentWriter, is_complete
-from retrieval.embedding import Embedder, check_compatible
-from retrieval.index import SearchIndex
-from retrieval.types import Passage
+from ragsearch.ingest.chunking import Chunker
+from ragsearch.ingest.documents import build_passages, document_hash, file_hash, passage_id
+from ragsearch.ingest.files import SourceFile, discover
+from ragsearch.ingest.manifest import Manifest
+from ragsearch.ingest.parsers import ParseError, parse_bytes
+from ragsearch.ingest.pipeline import IngestReport, ingest_records
+from ragsearch.ingest.readers import ReadError, parse_record, read_jsonl
+from ragsearch.ingest.writer import MARKER_COUNT_KEY, DocumentWriter, is_complete
+from ragsearch.retrieval.embedding import Embedder, check_compatible
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.types import Passage
 
 log = structlog.get_logger(__name__)
 

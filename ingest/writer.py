@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from retrieval.embedding import Embedder, passage_text
-from retrieval.index import SearchIndex
-from retrieval.types import EmbeddedPassage, Passage, Vector
+from ragsearch.retrieval.embedding import Embedder, passage_text
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.types import EmbeddedPassage, Passage, Vector
 
 MARKER_HASH_KEY = "doc_hash"
 MARKER_COUNT_KEY = "passages"

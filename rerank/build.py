@@ -6,17 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eval.data import JudgedSplit, restrict
-from eval.evaluate import EvalReport, compare_systems
-from eval.leakage import describe, overlap
-from eval.metrics import DEFAULT_MEASURES, evaluate
-from rerank.dataset import TrainingSet, log_training_set
-from rerank.errors import FeatureMismatchError, TrainingDataError
-from rerank.extract import FeatureLogger
-from rerank.features import FEATURE_NAMES, FEATURES_VERSION
-from rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
-from rerank.train import FittedRanker, TrainParams, cross_validate, fit, holdout, ndcg10
-from retrieval.searcher import Retriever
+from ragsearch.eval.data import JudgedSplit, restrict
+from ragsearch.eval.evaluate import EvalReport, compare_systems
+from ragsearch.eval.leakage import describe, overlap
+from ragsearch.eval.metrics import DEFAULT_MEASURES, evaluate
+from ragsearch.rerank.dataset import TrainingSet, log_training_set
+from ragsearch.rerank.errors import FeatureMismatchError, TrainingDataError
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from ragsearch.rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
+from ragsearch.rerank.train import FittedRanker, TrainParams, cross_validate, fit, holdout, ndcg10
+from ragsearch.retrieval.searcher import Retriever
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 """(description, total) -> a callback advanced by the number of queries done."""

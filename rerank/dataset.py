@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from eval.data import Qrels
-from eval.runs import Run, to_run
-from rerank.errors import TrainingDataError
-from rerank.extract import FeatureLogger
-from rerank.features import FEATURE_NAMES
-from retrieval.searcher import Retriever
-from retrieval.types import Vector
+from ragsearch.eval.data import Qrels
+from ragsearch.eval.runs import Run, to_run
+from ragsearch.rerank.errors import TrainingDataError
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.features import FEATURE_NAMES
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.retrieval.types import Vector
 
 ProgressFn = Callable[[int], None]
 

@@ -29,16 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from eval.data import JudgedSplit
-from eval.metrics import evaluate
-from ingest.readers import read_source
-from rerank.errors import ModelNotFoundError, TrainingDataError
-from rerank.registry import now_utc, versions_in, versions_of_libraries
-from rerank.train import holdout
-from retrieval.embedding import passage_text, resolve_model_path
-from retrieval.index import SearchIndex
-from retrieval.searcher import Retriever
-from retrieval.types import Passage
+from ragsearch.eval.data import JudgedSplit
+from ragsearch.eval.metrics import evaluate
+from ragsearch.ingest.readers import read_source
+from ragsearch.rerank.errors import ModelNotFoundError, TrainingDataError
+from ragsearch.rerank.registry import now_utc, versions_in, versions_of_libraries
+from ragsearch.rerank.train import holdout
+from ragsearch.retrieval.embedding import passage_text, resolve_model_path
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.retrieval.types import Passage
 
 VERSION_RE = re.compile(r"^e\d{4,}$")
 Progress = Callable[[int], None]

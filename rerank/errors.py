@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.errors import RagsearchError
+from ragsearch.retrieval.errors import RagsearchError
 
 
 class ModelNotFoundError(RagsearchError):

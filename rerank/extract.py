@@ -13,10 +13,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from rerank.features import CandidateView, FieldMatches, Ints, QueryView, feature_matrix, idf
-from retrieval.analysis import build_analyzer, token_hashes
-from retrieval.index import SearchIndex
-from retrieval.types import Candidate, FieldBoosts, FieldScores, Vector
+from ragsearch.rerank.features import CandidateView, FieldMatches, Ints, QueryView, feature_matrix, idf
+from ragsearch.retrieval.analysis import build_analyzer, token_hashes
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.types import Candidate, FieldBoosts, FieldScores, Vector
 
 NO_SCORES = FieldScores(title=None, text=None, best_fields=None)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.types import Candidate, FieldScores
+from ragsearch.retrieval.types import Candidate, FieldScores
 
 FEATURES_VERSION = 1
 NAN = float("nan")

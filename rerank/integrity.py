@@ -16,7 +16,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from rerank.errors import ModelUnavailableError
+from ragsearch.rerank.errors import ModelUnavailableError
 
 TREE_RE = re.compile(rb"^Tree=\d+$", re.MULTILINE)
 SIZES_RE = re.compile(rb"^tree_sizes=(.*)$", re.MULTILINE)

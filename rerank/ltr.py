@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rerank.extract import FeatureLogger
-from rerank.protocol import TrainingData
-from rerank.registry import LoadedModel
-from retrieval.searcher import order
-from retrieval.types import Candidate, Vector
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.protocol import TrainingData
+from ragsearch.rerank.registry import LoadedModel
+from ragsearch.retrieval.searcher import order
+from ragsearch.retrieval.types import Candidate, Vector
 
 
 class LtrReranker:

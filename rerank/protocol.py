@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from retrieval.types import Candidate, Vector
+from ragsearch.retrieval.types import Candidate, Vector
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from rerank.compiled_trees import TreePredictor, TreeRuntime, tree_predictor
-from rerank.errors import FeatureMismatchError, ModelNotFoundError, ModelUnavailableError
-from rerank.features import FEATURE_NAMES, FEATURES_VERSION
-from rerank.integrity import file_sha256, verify_model_file
-from rerank.train import prior
+from ragsearch.rerank.compiled_trees import TreePredictor, TreeRuntime, tree_predictor
+from ragsearch.rerank.errors import FeatureMismatchError, ModelNotFoundError, ModelUnavailableError
+from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from ragsearch.rerank.integrity import file_sha256, verify_model_file
+from ragsearch.rerank.train import prior
 
 VERSION_RE = re.compile(r"^v\d{4,}$")
 

@@ -12,12 +12,12 @@ import lightgbm as lgb
 import numpy as np
 from numpy.typing import NDArray
 
-from eval.data import Qrels
-from eval.metrics import evaluate
-from eval.runs import Run
-from rerank.dataset import TrainingSet
-from rerank.errors import TrainingDataError
-from rerank.features import FEATURE_NAMES
+from ragsearch.eval.data import Qrels
+from ragsearch.eval.metrics import evaluate
+from ragsearch.eval.runs import Run
+from ragsearch.rerank.dataset import TrainingSet
+from ragsearch.rerank.errors import TrainingDataError
+from ragsearch.rerank.features import FEATURE_NAMES
 
 MONOTONE_UP = ("fused_score", "bm25_rel", "dense_cosine", "dense_gap", "bm25_best_fields")
 PRIOR_FEATURE = "fused_score"

@@ -15,7 +15,7 @@ import numpy as np
 import tantivy
 from numpy.typing import NDArray
 
-from retrieval.types import AnalyzerSpec
+from ragsearch.retrieval.types import AnalyzerSpec
 
 STEMMERS = (
     "arabic", "danish", "dutch", "english", "finnish", "french", "german", "greek", "hungarian",

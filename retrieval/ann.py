@@ -21,12 +21,13 @@ from typing import Any, Protocol
 import lightgbm  # noqa: F401
 
 # isort: split
-import faiss
 import numpy as np
 from numpy.typing import NDArray
-from usearch.index import Index
 
-from retrieval.types import Vector
+from ragsearch.retrieval.extras import require
+from ragsearch.retrieval.types import Vector
+
+# usearch and faiss come with the `ann` extra and are imported when an index first needs them.
 
 
 def sync_plan(
@@ -51,8 +52,9 @@ class HnswVectors:
         self.meta_path = path.with_suffix(".json")
         self.dim = dim
         self.expansion_search = expansion_search
-        self._index = Index(ndim=dim, metric="cos", dtype="f16", connectivity=connectivity,
-                            expansion_add=128, expansion_search=expansion_search)  # fmt: skip
+        usearch = require("usearch.index")
+        self._index = usearch.Index(ndim=dim, metric="cos", dtype="f16", connectivity=connectivity,
+                                    expansion_add=128, expansion_search=expansion_search)  # fmt: skip
         self._covered = 0
         self._live_seen: NDArray[np.bool_] = np.zeros(0, dtype=bool)
         if path.exists() and self.meta_path.exists():
@@ -130,6 +132,7 @@ class IvfVectors:
         self.meta_path = path.with_name(path.name + ".json")
         self.dim = dim
         self.nprobe = nprobe
+        self._faiss = require("faiss")
         self._index: Any = None
         self._trained_on = 0
         self._covered = 0
@@ -137,7 +140,7 @@ class IvfVectors:
         if path.exists() and self.meta_path.exists():
             meta = json.loads(self.meta_path.read_text())
             if meta.get("dim") == dim:
-                self._index = faiss.read_index(str(path))
+                self._index = self._faiss.read_index(str(path))
                 self._trained_on = int(meta["trained_on"])
                 self._covered = int(meta["covered"])
                 self._live_seen = np.unpackbits(
@@ -150,8 +153,8 @@ class IvfVectors:
     def _build(self, matrix: NDArray[np.float32], live: NDArray[np.bool_]) -> None:
         slots = np.flatnonzero(live)
         nlist = max(1, min(int(2 * np.sqrt(len(slots))), len(slots) // 40 or 1))
-        quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        quantizer = self._faiss.IndexFlatIP(self.dim)
+        index = self._faiss.IndexIVFFlat(quantizer, self.dim, nlist, self._faiss.METRIC_INNER_PRODUCT)
         sample = np.random.default_rng(0).choice(slots, size=min(len(slots), nlist * 40), replace=False)
         index.train(np.ascontiguousarray(matrix[np.sort(sample)], dtype=np.float32))
         self._index, self._trained_on, self._covered = index, len(slots), 0
@@ -179,11 +182,11 @@ class IvfVectors:
         """(slot, cosine) best first; a mask restricts the scan to the allowed slots."""
         if self._index is None or len(self) == 0 or k <= 0:
             return []
-        params = faiss.SearchParametersIVF()
+        params = self._faiss.SearchParametersIVF()
         params.nprobe = min(self.nprobe, self._index.nlist)
         if mask is not None:
             bits = np.packbits(mask.astype(np.uint8), bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+            params.sel = self._faiss.IDSelectorBitmap(len(mask), self._faiss.swig_ptr(bits))
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
         scores, slots = self._index.search(q, min(k, len(self)), params=params)
         return [(int(s), float(d)) for s, d in zip(slots[0], scores[0], strict=True) if s >= 0]
@@ -192,7 +195,7 @@ class IvfVectors:
         if self._index is None:
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
+        self._faiss.write_index(self._index, str(tmp))
         tmp.replace(self.path)
         live = np.packbits(self._live_seen.astype(np.uint8)).tobytes().hex()
         meta = {"dim": self.dim, "covered": self._covered, "trained_on": self._trained_on, "live": live}

@@ -16,9 +16,9 @@ import numpy as np
 import structlog
 from elasticsearch import AuthorizationException, BadRequestError, Elasticsearch, helpers
 
-from retrieval import es_requests as rq
-from retrieval.embedded import validate_index_name
-from retrieval.errors import (
+from ragsearch.retrieval import es_requests as rq
+from ragsearch.retrieval.embedded import validate_index_name
+from ragsearch.retrieval.errors import (
     BulkRejectedError,
     EmbeddingMismatchError,
     IndexExistsError,
@@ -26,10 +26,19 @@ from retrieval.errors import (
     RagsearchError,
     redact_url,
 )
-from retrieval.es_client import EsConnection, connect, es_errors
-from retrieval.index import Filters, check_metadata
-from retrieval.scoring import best_fields_score
-from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
+from ragsearch.retrieval.es_client import connect, es_errors
+from ragsearch.retrieval.es_connection import EsConnection
+from ragsearch.retrieval.index import Filters, check_metadata
+from ragsearch.retrieval.scoring import best_fields_score
+from ragsearch.retrieval.types import (
+    EmbeddedPassage,
+    FieldBoosts,
+    FieldScores,
+    IndexSpec,
+    Passage,
+    ScoredId,
+    Vector,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from retrieval.errors import EmbeddingMismatchError, RagsearchError
-from retrieval.onnx_queries import OnnxQueryEncoder, unsupported_reason
-from retrieval.types import IndexSpec
+from ragsearch.retrieval.errors import EmbeddingMismatchError, RagsearchError
+from ragsearch.retrieval.onnx_queries import OnnxQueryEncoder, unsupported_reason
+from ragsearch.retrieval.types import IndexSpec
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

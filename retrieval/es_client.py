@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import elastic_transport
 from elasticsearch import (
@@ -16,27 +14,14 @@ from elasticsearch import (
     NotFoundError,
 )
 
-from retrieval.errors import (
+from ragsearch.retrieval.errors import (
     BackendAuthError,
     BackendUnavailableError,
     IndexNotFoundError,
     RagsearchError,
     redact_url,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EsConnection:
-    """Where and how to reach a cluster. Secrets are plain strings here; never log this object."""
-
-    url: str = "http://localhost:9200"
-    api_key: str | None = field(default=None, repr=False)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_certs: Path | None = None
-    verify_certs: bool = True
-    request_timeout: float = 30.0
-    max_retries: int = 3
+from ragsearch.retrieval.es_connection import EsConnection
 
 
 def connect(conn: EsConnection) -> Elasticsearch:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.errors import InvalidInputError
-from retrieval.index import check_filters
-from retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Vector
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.index import check_filters
+from ragsearch.retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Vector
 
 META_KEY = "ragsearch"
 """`_meta.ragsearch` in the mapping holds the index spec; indexes without it are not ragsearch's."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from retrieval.errors import UnknownNameError
+from ragsearch.retrieval.errors import UnknownNameError
 
 Scores = Mapping[str, float]
 

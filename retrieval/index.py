@@ -11,11 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from retrieval.errors import InvalidInputError
-from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import (
+    EmbeddedPassage,
+    FieldBoosts,
+    FieldScores,
+    IndexSpec,
+    Passage,
+    ScoredId,
+    Vector,
+)
 
 if TYPE_CHECKING:
-    from retrieval.embedding import Embedder
+    from ragsearch.retrieval.embedding import Embedder
 
 Filters = Mapping[str, str | int | float | bool]
 """Equality filters on top-level metadata keys; all must hold."""

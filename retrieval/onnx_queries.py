@@ -24,8 +24,8 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from retrieval.errors import RagsearchError
-from retrieval.vector_file import normalize_rows
+from ragsearch.retrieval.errors import RagsearchError
+from ragsearch.retrieval.vector_file import normalize_rows
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

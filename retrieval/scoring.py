@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.types import FieldBoosts
+from ragsearch.retrieval.types import FieldBoosts
 
 BM25_K1 = 1.2
 BM25_B = 0.75

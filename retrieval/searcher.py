@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from retrieval.embedding import Embedder, check_compatible
-from retrieval.errors import InvalidInputError
-from retrieval.fusion import get_fusion
-from retrieval.index import Filters, SearchIndex
-from retrieval.types import Candidate, FieldBoosts, ScoredId, Vector
+from ragsearch.retrieval.embedding import Embedder, check_compatible
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.fusion import get_fusion
+from ragsearch.retrieval.index import Filters, SearchIndex
+from ragsearch.retrieval.types import Candidate, FieldBoosts, ScoredId, Vector
 
 
 def check_query(query: str, k: int) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
-from retrieval.types import Vector
+from ragsearch.retrieval.types import Vector
 
 _THREADPOOLS = ThreadpoolController()
 

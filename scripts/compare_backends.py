@@ -19,15 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-from eval.data import load_split
-from eval.metrics import evaluate
-from eval.runs import to_run
-from ingest.readers import read_source
-from retrieval.elasticsearch import ElasticsearchBackend, ElasticsearchIndex
-from retrieval.embedded import EmbeddedBackend
-from retrieval.es_client import EsConnection
-from retrieval.es_requests import ANALYZER
-from retrieval.types import EmbeddedPassage, ScoredId
+from ragsearch.eval.data import load_split
+from ragsearch.eval.metrics import evaluate
+from ragsearch.eval.runs import to_run
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.elasticsearch import ElasticsearchBackend, ElasticsearchIndex
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.es_connection import EsConnection
+from ragsearch.retrieval.es_requests import ANALYZER
+from ragsearch.retrieval.types import EmbeddedPassage, ScoredId
 
 
 def es_tokens(index: ElasticsearchIndex, texts: list[str]) -> list[list[str]]:

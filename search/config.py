@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from retrieval.errors import InvalidInputError, UnknownNameError
-from retrieval.types import FieldBoosts
+from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
+from ragsearch.retrieval.types import FieldBoosts
 
 
 class Mode(StrEnum):

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from rerank.errors import ModelUnavailableError
-from rerank.protocol import Reranker
-from retrieval.embedding import Embedder
-from retrieval.errors import InvalidInputError
-from retrieval.index import Filters, SearchIndex
-from retrieval.searcher import Retriever, check_query
-from retrieval.types import Candidate, Vector
-from search.config import Mode, SearchConfig
+from ragsearch.rerank.errors import ModelUnavailableError
+from ragsearch.rerank.protocol import Reranker
+from ragsearch.retrieval.embedding import Embedder
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.index import Filters, SearchIndex
+from ragsearch.retrieval.searcher import Retriever, check_query
+from ragsearch.retrieval.types import Candidate, Vector
+from ragsearch.search.config import Mode, SearchConfig
 
 log = structlog.get_logger(__name__)
 

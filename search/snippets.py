@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retrieval.analysis import word_terms
+from ragsearch.retrieval.analysis import word_terms
 
 ELLIPSIS = "…"
 

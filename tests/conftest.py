@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedding import SentenceTransformerEmbedder
+from ragsearch.retrieval.embedding import SentenceTransformerEmbedder
 from tests.fakes import FakeHashEmbedder
 from tests.slices import make_slice
 
@@ -54,10 +54,10 @@ def scifact_index(
     scifact_slice: Path, real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ):  # type: ignore[no-untyped-def]
     """An embedded index of the SciFact slice built with the real model (opened once per session)."""
-    from ingest.pipeline import ingest_records
-    from ingest.readers import read_source
-    from retrieval.embedded import EmbeddedBackend
-    from retrieval.types import IndexSpec
+    from ragsearch.ingest.pipeline import ingest_records
+    from ragsearch.ingest.readers import read_source
+    from ragsearch.retrieval.embedded import EmbeddedBackend
+    from ragsearch.retrieval.types import IndexSpec
 
     backend = EmbeddedBackend(tmp_path_factory.mktemp("idx"))
     idx = backend.create("sf", IndexSpec(real_embedder.name, real_embedder.dim))
@@ -71,13 +71,13 @@ def finetuned_encoder(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
     """A real fine-tuned encoder: all-MiniLM-L6-v2 tuned for a few steps on 24 SciFact train queries
     (negatives mined from a FAKE-hash index of the slice, which is all mining needs). Returns its manifest
     and registry."""
-    from eval.data import load_split
-    from ingest.pipeline import ingest_records
-    from ingest.readers import read_source
-    from rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
-    from retrieval.embedded import EmbeddedBackend
-    from retrieval.searcher import Retriever
-    from retrieval.types import IndexSpec
+    from ragsearch.eval.data import load_split
+    from ragsearch.ingest.pipeline import ingest_records
+    from ragsearch.ingest.readers import read_source
+    from ragsearch.rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
+    from ragsearch.retrieval.embedded import EmbeddedBackend
+    from ragsearch.retrieval.searcher import Retriever
+    from ragsearch.retrieval.types import IndexSpec
 
     root = tmp_path_factory.mktemp("tune")
     data = make_slice(shared_data / "scifact", root / "scifact", {"train": 24}, 40, seed=5)

@@ -48,7 +48,7 @@ def serve_process(
     env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX=index, RAGSEARCH_API_API_KEY=api_key, HF_HUB_OFFLINE="1",
                RAGSEARCH_EMBEDDING_ONNX_CACHE=os.environ.get("RAGSEARCH_EMBEDDING_ONNX_CACHE", ""), **env_extra)  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from ragsearch.app.cli import main; main()", "serve", "--port", str(port)],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

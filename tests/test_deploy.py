@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from app.settings import valid_env_names
+from ragsearch.app.settings import valid_env_names
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,3 +77,13 @@ def test_dockerfile_pins_cpu_torch_as_pyproject_does() -> None:
     assert pin and f"torch=={pin.group(1)}" in dockerfile
     assert "download.pytorch.org/whl/cpu" in dockerfile
     assert re.search(r"^USER (?!root)", dockerfile, re.M), "run as a non-root user"
+
+
+def test_dockerfile_copies_every_stage_of_the_package() -> None:
+    """The image installs the package from the stage folders that ragsearch/ links to; a stage left out of
+    the COPY lines installs a package that fails on import (answer/ and search/ were missing)."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = [p.name for p in (REPO / "ragsearch").iterdir() if p.is_symlink()]
+    assert {"app", "answer", "search", "rerank", "ingest", "eval", "retrieval"} <= set(stages)
+    for stage in [*stages, "ragsearch"]:
+        assert re.search(rf"^COPY {stage} \./{stage}$", dockerfile, re.M), stage

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from app.runtime import Runtime
-from app.settings import Settings
+from ragsearch.app.runtime import Runtime
+from ragsearch.app.settings import Settings
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="the key set in RAGSEARCH_API_API_KEY"

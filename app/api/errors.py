@@ -16,10 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.deps import AuthError
-from app.settings import Settings
-from rerank.errors import FeatureMismatchError, ModelNotFoundError, ModelUnavailableError
-from retrieval.errors import (
+from ragsearch.app.api.deps import AuthError
+from ragsearch.app.settings import Settings
+from ragsearch.rerank.errors import FeatureMismatchError, ModelNotFoundError, ModelUnavailableError
+from ragsearch.retrieval.errors import (
     EmbeddingMismatchError,
     IndexCorruptError,
     IndexExistsError,

@@ -24,8 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import AuthError, check_key, require_read_key, require_write_key
-from app.settings import Settings
+from ragsearch.app.api.deps import AuthError, check_key, require_read_key, require_write_key
+from ragsearch.app.settings import Settings
 
 
 class BodyTooLarge(HTTPException):

@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api import errors
-from app.api.guard import Guard
-from app.api.metrics import Metrics
-from app.api.routes import answer, documents, feedback, health, models, search
-from app.runtime import Runtime
-from app.settings import Settings, get_settings
+from ragsearch import __version__
+from ragsearch.app.api import errors
+from ragsearch.app.api.guard import Guard
+from ragsearch.app.api.metrics import Metrics
+from ragsearch.app.api.routes import answer, documents, feedback, health, models, search
+from ragsearch.app.runtime import Runtime
+from ragsearch.app.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="ragsearch",
-        version="0.1.0",
+        version=__version__,
         summary="Search (BM25, dense, hybrid), cited answers, documents and feedback over one index.",
         lifespan=lifespan,
     )
@@ -62,3 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in modules:
         app.include_router(module.router)
     return app
+
+
+MAX_HEAD_BYTES = 2 * 1024 * 1024
+"""The largest request line + headers the server reads. It covers the longest URL the schema allows (q up
+to 100,000 characters, 12 bytes each when percent-encoded) so that such a request gets the app's own error;
+uvicorn's default (16 KiB) closed the connection mid-request instead (a reset, seen by the client as a
+broken connection rather than an answer)."""
+
+
+def server_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    """How `ragsearch serve` (and every test server) runs the app under uvicorn."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, h11_max_incomplete_event_size=MAX_HEAD_BYTES
+    )

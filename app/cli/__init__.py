@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sys
 
-from app.cli import documents, evaluation, indexes, ltr, operations, querying  # noqa: F401  (registers commands)
-from app.cli.common import cli
-from retrieval.errors import RagsearchError
+from ragsearch.app.cli import documents, evaluation, indexes, ltr, operations, querying  # noqa: F401  (registers commands)
+from ragsearch.app.cli.common import cli
+from ragsearch.retrieval.errors import RagsearchError
 
 
 def main() -> None:

@@ -23,9 +23,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from app.logs import configure_logging
-from app.settings import Settings, get_settings
-from retrieval.errors import UnknownNameError
+from ragsearch.app.logs import configure_logging
+from ragsearch.app.settings import Settings, get_settings
+from ragsearch.retrieval.errors import UnknownNameError
 
 # Help texts are plain text: rich markup would eat "[n]" and "[bold]".
 cli = typer.Typer(
@@ -94,6 +94,8 @@ BackendOpt = Annotated[
     typer.Option("--backend", help="embedded or elasticsearch (default: RAGSEARCH_BACKEND, else embedded)"),
 ]
 BACKENDS = ("embedded", "elasticsearch")
+OLD_HOME = ".ragsearch"
+"""The default home before 0.2 (relative to the working directory)."""
 
 
 def settings(backend: str | None = None) -> Settings:
@@ -103,6 +105,13 @@ def settings(backend: str | None = None) -> Settings:
             raise UnknownNameError("backend", backend, BACKENDS)
         s = s.model_copy(update={"backend": backend})
     configure_logging(s.log_level)
+    if "home" not in s.model_fields_set and Path(OLD_HOME).is_dir():
+        err.print(
+            f"note: {OLD_HOME}/ here is the home of an earlier version; this command uses {s.home}. "
+            f"To keep using it: export RAGSEARCH_HOME={Path(OLD_HOME).resolve()}",
+            markup=False,
+            highlight=False,
+        )
     return s
 
 

@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from app.cli.common import BackendOpt, IndexOpt, cli, live_progress, out, settings
-from app.services import make_backend
-from app.settings import Settings
-from app.usecases import delete_items, ingest_files
-from ingest.pipeline import IngestReport
-from ingest.runner import IngestOptions, IngestStatus
-from retrieval.errors import InvalidInputError
+from ragsearch.app.cli.common import BackendOpt, IndexOpt, cli, live_progress, out, settings
+from ragsearch.app.services import make_backend
+from ragsearch.app.settings import Settings
+from ragsearch.app.usecases import delete_items, ingest_files
+from ragsearch.ingest.pipeline import IngestReport
+from ragsearch.ingest.runner import IngestOptions, IngestStatus
+from ragsearch.retrieval.errors import InvalidInputError
 
 
 def ingest_with_progress(

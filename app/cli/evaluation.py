@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from answer.quality import answer_split, score_answers
-from app.cli.common import (
+from ragsearch.answer.quality import answer_split, score_answers
+from ragsearch.app.cli.common import (
     BackendOpt,
     DatasetArg,
     IndexOpt,
@@ -24,8 +24,8 @@ from app.cli.common import (
     progress_steps,
     settings,
 )
-from app.cli.documents import ingest_with_progress, print_ingest_report
-from app.services import (
+from ragsearch.app.cli.documents import ingest_with_progress, print_ingest_report
+from ragsearch.app.services import (
     answer_search_config,
     default_search_config,
     make_answerer,
@@ -35,16 +35,16 @@ from app.services import (
     make_llm,
     make_registry,
 )
-from app.settings import Settings
-from app.usecases import EVAL_DEPTH, evaluate, run_config
-from eval.data import load_split, read_topics
-from eval.evaluate import EvalReport, SystemResult
-from eval.metrics import DEFAULT_MEASURES, format_p, parse_measures
-from eval.runs import trec_lines, write_trec
-from eval.subsets import SUBSETS, subset_queries
-from ingest.datasets import download_dataset, local_dataset
-from retrieval.errors import InvalidInputError
-from search.config import FIRST_STAGE_MODES, MODES, SearchConfig, parse_system
+from ragsearch.app.settings import Settings
+from ragsearch.app.usecases import EVAL_DEPTH, evaluate, run_config
+from ragsearch.eval.data import load_split, read_topics
+from ragsearch.eval.evaluate import EvalReport, SystemResult
+from ragsearch.eval.metrics import DEFAULT_MEASURES, format_p, parse_measures
+from ragsearch.eval.runs import trec_lines, write_trec
+from ragsearch.eval.subsets import SUBSETS, subset_queries
+from ragsearch.ingest.datasets import download_dataset, local_dataset
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.search.config import FIRST_STAGE_MODES, MODES, SearchConfig, parse_system
 
 
 def do_eval(

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import BackendOpt, indexes_app, out, settings
-from app.services import make_backend, make_embedder
-from retrieval.errors import RagsearchError
-from retrieval.index import CheckableIndex, IndexCheck, SearchIndex
+from ragsearch.app.cli.common import BackendOpt, indexes_app, out, settings
+from ragsearch.app.services import make_backend, make_embedder
+from ragsearch.retrieval.errors import RagsearchError
+from ragsearch.retrieval.index import CheckableIndex, IndexCheck, SearchIndex
 
 NameArg = Annotated[str, typer.Argument(help="index name")]
 

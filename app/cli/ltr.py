@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from app.cli.common import (
+from ragsearch.app.cli.common import (
     BackendOpt,
     DatasetArg,
     IndexOpt,
@@ -22,8 +22,8 @@ from app.cli.common import (
     progress_steps,
     settings,
 )
-from app.cli.evaluation import print_eval
-from app.services import (
+from ragsearch.app.cli.evaluation import print_eval
+from ragsearch.app.services import (
     default_search_config,
     make_backend,
     make_embedder,
@@ -32,10 +32,10 @@ from app.services import (
     make_registry,
     train_params,
 )
-from eval.data import load_extra_judgments, load_split, merge_splits, splits
-from rerank.build import cross_validate_split, train_ltr
-from rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
-from retrieval.errors import InvalidInputError
+from ragsearch.eval.data import load_extra_judgments, load_split, merge_splits, splits
+from ragsearch.rerank.build import cross_validate_split, train_ltr
+from ragsearch.rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
+from ragsearch.retrieval.errors import InvalidInputError
 
 
 @cli.command()

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli.common import EXIT_DRIFT, cli, feedback_app, out, settings
+from ragsearch.app.cli.common import EXIT_DRIFT, cli, feedback_app, out, settings
+from ragsearch.retrieval.extras import require
 
 
 @cli.command()
@@ -19,6 +20,11 @@ def drift(
     reference: Annotated[
         int, typer.Option(min=10, help="queries in the reference window (just before it)")
     ] = 500,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", "-i", help="index whose queries are compared (default: RAGSEARCH_INDEX)"),
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="only queries served in this mode")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     fail_on_drift: Annotated[
         bool,
@@ -30,14 +36,17 @@ def drift(
 ) -> None:
     """Compare recent served queries with the ones before them; exits 3 when drift is flagged (not 2,
     which is a usage error), 0 when not."""
-    from app.drift import compare_windows
-    from app.querylog import QueryLog
+    from ragsearch.app.drift import compare_windows
+    from ragsearch.app.querylog import QueryLog
 
     s = settings()
     log = QueryLog(s.home / "querylog.sqlite")
     try:
+        name = index or s.index
         report = compare_windows(
-            log.latest(reference, skip=recent), log.latest(recent), s.answer.min_dense_score
+            log.latest(reference, skip=recent, index=name, mode=mode),
+            log.latest(recent, index=name, mode=mode),
+            s.answer.min_dense_score,
         )
     finally:
         log.close()
@@ -64,7 +73,7 @@ def serve(
     """Run the JSON API (uvicorn); prints its URL first."""
     import uvicorn
 
-    from app.api.main import create_app
+    from ragsearch.app.api.main import create_app, server_config
 
     s = settings()
     bind_host, bind_port = host or s.api.host, port or s.api.port
@@ -72,7 +81,7 @@ def serve(
     url = http_url(bind_host, bind_port)
     sys.stdout.write(f"ragsearch API: {url} (docs: {url}/docs)\n")
     sys.stdout.flush()
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=s.log_level)
+    uvicorn.Server(server_config(app, bind_host, bind_port, s.log_level)).run()
 
 
 def http_url(host: str, port: int) -> str:
@@ -89,8 +98,9 @@ def ui(
     import subprocess
     from pathlib import Path as _Path
 
-    import app as app_pkg
+    import ragsearch.app as app_pkg
 
+    require("streamlit")  # a clear error without the `ui` extra
     s = settings()
     sys.stdout.write(f"ragsearch UI: {http_url('localhost', port)} (API: {s.api.url})\n")
     sys.stdout.flush()
@@ -107,7 +117,7 @@ def feedback_export(
     ],
 ) -> None:
     """Write the feedback as judgments in BEIR layout, for `ragsearch train --extra-qrels OUT/qrels/feedback.tsv`."""
-    from app.feedback import FeedbackStore, export_beir
+    from ragsearch.app.feedback import FeedbackStore, export_beir
 
     s = settings()
     store = FeedbackStore(s.home / "feedback.sqlite")

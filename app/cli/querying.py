@@ -10,10 +10,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from answer.answering import Answer
-from answer.protocol import TextDelta
-from app.cli.common import BackendOpt, IndexOpt, ModelOpt, cli, err, out, settings
-from app.services import (
+from ragsearch.answer.answering import Answer
+from ragsearch.answer.protocol import TextDelta
+from ragsearch.app.cli.common import BackendOpt, IndexOpt, ModelOpt, cli, err, out, settings
+from ragsearch.app.services import (
     answer_search_config,
     default_search_config,
     make_answerer,
@@ -23,10 +23,10 @@ from app.services import (
     make_llm,
     make_registry,
 )
-from retrieval.errors import InvalidInputError
-from retrieval.index import parse_filters
-from search.config import MODES, parse_mode
-from search.snippets import snippet
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.index import parse_filters
+from ragsearch.search.config import MODES, parse_mode
+from ragsearch.search.snippets import snippet
 
 ModeOpt = Annotated[str, typer.Option(help=f"one of {', '.join(MODES)}")]
 SNIPPET_CHARS = 160

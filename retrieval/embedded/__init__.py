@@ -39,8 +39,8 @@ rules that keep them from corrupting each other:
    still has it open. A store deleted or replaced under a running process makes its writes fail.
 """
 
-from retrieval.embedded.backend import EmbeddedBackend, validate_index_name
-from retrieval.embedded.index import EmbeddedIndex
-from retrieval.embedded.vectors import AUTO_ANN_ROWS, VECTOR_INDEXES
+from ragsearch.retrieval.embedded.backend import EmbeddedBackend, validate_index_name
+from ragsearch.retrieval.embedded.index import EmbeddedIndex
+from ragsearch.retrieval.embedded.vectors import AUTO_ANN_ROWS, VECTOR_INDEXES
 
 __all__ = ["AUTO_ANN_ROWS", "VECTOR_INDEXES", "EmbeddedBackend", "EmbeddedIndex", "validate_index_name"]

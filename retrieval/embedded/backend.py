@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from retrieval.embedded.index import EmbeddedIndex
-from retrieval.embedded.vectors import VECTOR_INDEXES
-from retrieval.errors import IndexExistsError, IndexNotFoundError, InvalidInputError
-from retrieval.types import IndexSpec
+from ragsearch.retrieval.embedded.index import EmbeddedIndex
+from ragsearch.retrieval.embedded.vectors import VECTOR_INDEXES
+from ragsearch.retrieval.errors import IndexExistsError, IndexNotFoundError, InvalidInputError
+from ragsearch.retrieval.types import IndexSpec
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import tantivy
 
-from retrieval.analysis import analyzer_name
-from retrieval.index import Filters
-from retrieval.scoring import BM25_K1, best_fields_score
-from retrieval.types import AnalyzerSpec, FieldBoosts, FieldScores
+from ragsearch.retrieval.analysis import analyzer_name
+from ragsearch.retrieval.index import Filters
+from ragsearch.retrieval.scoring import BM25_K1, best_fields_score
+from ragsearch.retrieval.types import AnalyzerSpec, FieldBoosts, FieldScores
 
 WRITER_HEAP = 64_000_000
 

@@ -15,17 +15,25 @@ import numpy as np
 import tantivy
 from numpy.typing import NDArray
 
-from retrieval.analysis import build_analyzer, token_hashes
-from retrieval.embedded import maintenance
-from retrieval.embedded.bm25 import Bm25
-from retrieval.embedded.lock import WriteLock
-from retrieval.embedded.store import FIRST_VECTOR_FILE, Store
-from retrieval.embedded.vectors import Vectors
-from retrieval.embedding import Embedder, check_compatible
-from retrieval.errors import IndexCorruptError, InvalidInputError, RagsearchError
-from retrieval.index import Filters, IndexCheck, RepairReport, check_filters, check_metadata
-from retrieval.types import EmbeddedPassage, FieldBoosts, FieldScores, IndexSpec, Passage, ScoredId, Vector
-from retrieval.vector_file import VectorFile, normalize_rows
+from ragsearch.retrieval.analysis import build_analyzer, token_hashes
+from ragsearch.retrieval.embedded import maintenance
+from ragsearch.retrieval.embedded.bm25 import Bm25
+from ragsearch.retrieval.embedded.lock import WriteLock
+from ragsearch.retrieval.embedded.store import FIRST_VECTOR_FILE, Store
+from ragsearch.retrieval.embedded.vectors import Vectors
+from ragsearch.retrieval.embedding import Embedder, check_compatible
+from ragsearch.retrieval.errors import IndexCorruptError, InvalidInputError, RagsearchError
+from ragsearch.retrieval.index import Filters, IndexCheck, RepairReport, check_filters, check_metadata
+from ragsearch.retrieval.types import (
+    EmbeddedPassage,
+    FieldBoosts,
+    FieldScores,
+    IndexSpec,
+    Passage,
+    ScoredId,
+    Vector,
+)
+from ragsearch.retrieval.vector_file import VectorFile, normalize_rows
 
 REFRESH_TRIES = 5
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from retrieval.errors import IndexLockedError
+from ragsearch.retrieval.errors import IndexLockedError
 
 POLL_S = 0.02
 

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from retrieval.embedding import Embedder, passage_text
-from retrieval.errors import IndexCorruptError
-from retrieval.index import IndexCheck, RepairReport
-from retrieval.vector_file import normalize_rows
+from ragsearch.retrieval.embedding import Embedder, passage_text
+from ragsearch.retrieval.errors import IndexCorruptError
+from ragsearch.retrieval.index import IndexCheck, RepairReport
+from ragsearch.retrieval.vector_file import normalize_rows
 
 if TYPE_CHECKING:
-    from retrieval.embedded.index import EmbeddedIndex
+    from ragsearch.retrieval.embedded.index import EmbeddedIndex
 
 log = structlog.get_logger(__name__)
 

@@ -24,9 +24,9 @@ from urllib.parse import quote
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.errors import IndexCorruptError
-from retrieval.index import Filters
-from retrieval.types import IndexSpec, Passage
+from ragsearch.retrieval.errors import IndexCorruptError
+from ragsearch.retrieval.index import Filters
+from ragsearch.retrieval.types import IndexSpec, Passage
 
 SQL_CHUNK = 900
 FIRST_VECTOR_FILE = "vectors-0.f32"

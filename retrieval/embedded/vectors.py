@@ -11,17 +11,20 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
+import structlog
 from numpy.typing import NDArray
 
-from retrieval.ann import ApproximateVectors, HnswVectors, IvfVectors
-from retrieval.embedded.store import Row
-from retrieval.types import Vector
-from retrieval.vector_file import VectorFile, cosine_scores, top_k
+from ragsearch.retrieval.ann import ApproximateVectors, HnswVectors, IvfVectors
+from ragsearch.retrieval.embedded.store import Row
+from ragsearch.retrieval.extras import available
+from ragsearch.retrieval.types import Vector
+from ragsearch.retrieval.vector_file import VectorFile, cosine_scores, top_k
 
 VECTOR_INDEXES = ("auto", "exact", "hnsw", "ivf")
 AUTO_ANN_ROWS = 100_000
 """`auto` switches from exact search to IVF at this many passages (exact costs ~0.13 ms per 1k rows here)."""
 COPY_ROWS = 65_536
+log = structlog.get_logger(__name__)
 
 
 def generation_of(file_name: str) -> int:
@@ -42,6 +45,7 @@ class Vectors:
         self.doc_of: dict[str, str] = {}
         self._ann: ApproximateVectors | None = None
         self._ann_dirty = True
+        self._warned_no_ann = False
 
     @property
     def vector_file(self) -> VectorFile:
@@ -177,6 +181,12 @@ class Vectors:
         kind = self.vector_index
         if kind == "auto":
             kind = "ivf" if len(self.slot_of) >= AUTO_ANN_ROWS else "exact"
+            if kind == "ivf" and not available("faiss"):
+                if not self._warned_no_ann:
+                    self._warned_no_ann = True
+                    log.warning("vectors.exact_without_ann_extra", rows=len(self.slot_of),
+                                fix="pip install 'ragsearch[ann]'")  # fmt: skip
+                kind = "exact"
         if kind == "exact":
             return None
         if self._ann is None:

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from answer.protocol import LLMClient, LLMEvent, LLMUnavailableError, Message, TextDelta, Usage
+from ragsearch.answer.protocol import LLMClient, LLMEvent, LLMUnavailableError, Message, TextDelta, Usage
 from tests.net import free_port
 
 MakeLLM = Callable[..., LLMClient]

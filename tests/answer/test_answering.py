@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from answer.answering import Answerer, AnswerSettings, AnswerStart, RankedHits, best_sentence, plain_blocks
-from answer.llm import OpenAIChatClient
-from retrieval.errors import InvalidInputError
-from retrieval.searcher import Retriever
-from search.config import SearchConfig
-from search.engine import SearchEngine
+from ragsearch.answer.answering import (
+    Answerer,
+    AnswerSettings,
+    AnswerStart,
+    RankedHits,
+    best_sentence,
+    plain_blocks,
+)
+from ragsearch.answer.llm import OpenAIChatClient
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.search.config import SearchConfig
+from ragsearch.search.engine import SearchEngine
 from tests.net import free_port
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from answer.citations import parse_citations
+from ragsearch.answer.citations import parse_citations
 
 
 def test_citations_valid_out_of_range_and_none() -> None:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from answer.llm import OpenAIChatClient
-from answer.protocol import LLMUnavailableError, Message, TextDelta, Usage
+from ragsearch.answer.llm import OpenAIChatClient
+from ragsearch.answer.protocol import LLMUnavailableError, Message, TextDelta, Usage
 from tests.answer.llm_contract import LLMContract
 from tests.net import free_port
 

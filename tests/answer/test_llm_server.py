@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from answer.answering import Answer, Answerer, AnswerSettings, RankedHits
-from answer.llm import OpenAIChatClient
-from answer.protocol import TextDelta
-from retrieval.types import Candidate, Passage
-from search.config import SearchConfig
-from search.engine import SearchEngine
+from ragsearch.answer.answering import Answer, Answerer, AnswerSettings, RankedHits
+from ragsearch.answer.llm import OpenAIChatClient
+from ragsearch.answer.protocol import TextDelta
+from ragsearch.retrieval.types import Candidate, Passage
+from ragsearch.search.config import SearchConfig
+from ragsearch.search.engine import SearchEngine
 from tests.answer.conftest import LLM_CTX
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from answer.prompting import SYSTEM_PROMPT, estimate_tokens, pack_prompt
-from retrieval.types import Passage
+from ragsearch.answer.prompting import SYSTEM_PROMPT, estimate_tokens, pack_prompt
+from ragsearch.retrieval.types import Passage
 
 
 def test_prompt_respects_budget_and_delimits_untrusted_text() -> None:

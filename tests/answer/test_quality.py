@@ -7,12 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from answer.answering import Answer, Answerer, AnswerMetrics, AnswerSettings, RankedHits, SourcePassage
-from answer.llm import OpenAIChatClient
-from answer.quality import answer_split, score_answers
-from eval.data import load_split
-from search.config import SearchConfig
-from search.engine import SearchEngine
+from ragsearch.answer.answering import (
+    Answer,
+    Answerer,
+    AnswerMetrics,
+    AnswerSettings,
+    RankedHits,
+    SourcePassage,
+)
+from ragsearch.answer.llm import OpenAIChatClient
+from ragsearch.answer.quality import answer_split, score_answers
+from ragsearch.eval.data import load_split
+from ragsearch.search.config import SearchConfig
+from ragsearch.search.engine import SearchEngine
 
 
 def source(n: int, doc_id: str) -> SourcePassage:

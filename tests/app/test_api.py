@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
-from app.api.main import create_app
-from app.settings import load_settings
+from ragsearch.app.api.main import create_app, server_config
+from ragsearch.app.settings import load_settings
 from tests.net import free_port
 
 pytestmark = pytest.mark.slow
@@ -23,10 +24,13 @@ KEY = "test-key-0123456789"
 
 def serve(settings_overrides: dict, home: Path) -> Iterator[str]:  # type: ignore[type-arg]
     settings = load_settings(**{"home": home, "index": "sf", **settings_overrides})
+    yield from serve_app(create_app(settings))
+
+
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """`app` under uvicorn (as `ragsearch serve` runs it) in a thread, on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
@@ -44,12 +48,12 @@ def home(scifact_index, real_embedder, scifact_slice: Path, tmp_path_factory: py
     shutil.copytree(scifact_index.path, h / "indexes" / "sf")
     # a small LTR model so mode ltr and the registry endpoints have something to serve (plumbing only:
     # it is trained on the slice's test judgments, so its quality means nothing)
-    from eval.data import load_split
-    from rerank.build import train_ltr
-    from rerank.extract import FeatureLogger
-    from rerank.registry import ModelRegistry
-    from rerank.train import TrainParams
-    from retrieval.searcher import Retriever
+    from ragsearch.eval.data import load_split
+    from ragsearch.rerank.build import train_ltr
+    from ragsearch.rerank.extract import FeatureLogger
+    from ragsearch.rerank.registry import ModelRegistry
+    from ragsearch.rerank.train import TrainParams
+    from ragsearch.retrieval.searcher import Retriever
 
     retriever = Retriever(scifact_index, real_embedder, bm25_depth=30, dense_depth=30)
     params = TrainParams(num_boost_round=30, early_stopping_rounds=10, min_data_in_leaf=5)
@@ -196,7 +200,7 @@ def test_feedback_is_stored(api: httpx.Client, home: Path) -> None:
     hit = api.get("/search", params={"q": "vitamin D", "k": 1}).json()["hits"][0]
     r = api.post("/feedback", json={"query": "vitamin D", "passage_id": hit["id"], "rank": 1, "kind": "up"})
     assert r.status_code == 200, r.text
-    from app.feedback import FeedbackStore
+    from ragsearch.app.feedback import FeedbackStore
 
     rows = FeedbackStore(home / "feedback.sqlite").rows()
     assert (rows[-1].query, rows[-1].passage_id, rows[-1].kind, rows[-1].rank) == (
@@ -265,6 +269,9 @@ def test_drift_report_from_served_queries(api: httpx.Client) -> None:
     body = r.json()
     assert body["current_n"] == 10 and body["reference_n"] >= 10
     assert {"query_terms", "no_result_rate"} <= {s["signal"] for s in body["signals"]}
+    # each entry names its index: another index's window holds none of them (modes: tests/app/test_drift.py)
+    r = api.get("/drift", params={"recent": 10, "reference": 10, "index": "other"})
+    assert r.status_code == 200 and r.json()["current_n"] == 0, r.text
 
 
 def test_write_endpoints_disabled_without_a_configured_key(home: Path) -> None:

@@ -14,19 +14,52 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.app.test_api import KEY, serve
+from ragsearch.app.api.main import create_app
+from ragsearch.app.settings import load_settings
+from tests.app.test_api import KEY, serve_app
 
 pytestmark = pytest.mark.slow
 
 
+class Server:
+    """The API over a copy of the SciFact slice index, and a way back to that copy.
+
+    Hypothesis replays and mutates earlier examples and requires the same inputs to draw the same way; the
+    stateful test's choices depend on the server's answers (a DELETE that found its id, the hits of a
+    search), so every example starts from the same index (`reset`): otherwise hypothesis stops with
+    FlakyStrategyDefinition ("data generation depending on external state") or reports a failure it cannot
+    replay."""
+
+    def __init__(self, home: Path, pristine: Path) -> None:
+        self.home, self.pristine = home, pristine
+        self.app = create_app(load_settings(home=home, index="sf", api={"api_key": KEY}))
+        self.url = ""
+
+    def reset(self) -> None:
+        self.app.state.runtime.forget("sf")
+        target = self.home / "indexes" / "sf"
+        shutil.rmtree(target)
+        shutil.copytree(self.pristine, target)
+
+
 @pytest.fixture(scope="module")
-def fuzz_url(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    home = tmp_path_factory.mktemp("fuzz-home")
-    shutil.copytree(scifact_index.path, Path(home) / "indexes" / "sf")
-    yield from serve({"api": {"api_key": KEY}}, home)
+def server(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    home, pristine = tmp_path_factory.mktemp("fuzz-home"), tmp_path_factory.mktemp("fuzz-pristine") / "sf"
+    shutil.copytree(scifact_index.path, pristine)
+    shutil.copytree(pristine, home / "indexes" / "sf")
+    s = Server(home, pristine)
+    for url in serve_app(s.app):
+        s.url = url
+        yield s
 
 
-def test_no_server_errors_and_clear_client_errors(fuzz_url: str) -> None:
+@pytest.fixture()
+def fuzz_url(server: Server) -> str:
+    server.reset()
+    return server.url
+
+
+def test_no_server_errors_and_clear_client_errors(server: Server, fuzz_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzz_url}/openapi.json")
     seen = []
     for result in schema.get_all_operations():
@@ -36,6 +69,7 @@ def test_no_server_errors_and_clear_client_errors(fuzz_url: str) -> None:
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case) -> None:  # type: ignore[no-untyped-def]
+            server.reset()
             response = case.call(headers={"X-API-Key": KEY}, timeout=60)
             assert response.status_code < 500, (case.method, case.path, case.query, case.body, response.text)
             if 400 <= response.status_code < 500:
@@ -91,7 +125,7 @@ def with_links(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def test_stateful_links_no_server_errors(fuzz_url: str) -> None:
+def test_stateful_links_no_server_errors(server: Server, fuzz_url: str) -> None:
     """Sequences of calls that reuse real ids (added passages, search hits): no 5xx, clear 4xx."""
     raw = with_links(httpx.get(f"{fuzz_url}/openapi.json", timeout=30).json())
     schema = schemathesis.openapi.from_dict(raw)
@@ -99,6 +133,9 @@ def test_stateful_links_no_server_errors(fuzz_url: str) -> None:
     calls: list[str] = []
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            server.reset()
+
         def get_call_kwargs(self, case) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             return {"headers": {"X-API-Key": KEY}, "timeout": 60}
 

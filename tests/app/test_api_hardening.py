@@ -4,12 +4,16 @@ errors, bodies read before the key check, hanging LLMs, passage ids with '/', on
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -308,7 +312,7 @@ def test_protect_reads_covers_health_and_drift(home: Path) -> None:  # noqa: F81
 
 
 def test_llm_timeout_settings_and_the_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.settings import load_settings
+    from ragsearch.app.settings import load_settings
 
     llm = load_settings().llm
     assert (llm.connect_timeout_s, llm.first_token_timeout_s, llm.total_timeout_s, llm.max_retries) == (
@@ -321,3 +325,27 @@ def test_llm_timeout_settings_and_the_old_name(monkeypatch: pytest.MonkeyPatch) 
     assert load_settings().llm.total_timeout_s == 7
     monkeypatch.setenv("RAGSEARCH_LLM_FIRST_TOKEN_TIMEOUT_S", "2.5")
     assert load_settings().llm.first_token_timeout_s == 2.5
+
+
+# ---- a long query URL: a clear 400, never a reset connection ----------------------------------------------
+
+
+def test_a_query_at_the_schema_limit_gets_an_error_not_a_reset(own_home: Path) -> None:
+    """The schema takes q up to 100,000 characters (longer than the configured limit: 422), sent in a URL of up to 1.2 MB (':' is 3 bytes encoded,
+    a 4-byte character 12). uvicorn's default request-head limit (16 KiB) made `ragsearch serve` close the
+    connection mid-request (a reset, found by the stateful fuzz test); the head limit now covers the
+    schema and the app answers with its own error (the q limit of RAGSEARCH_API_MAX_QUERY_CHARS)."""
+    proc, url = start_process(own_home)
+    try:
+        for q in (":" * 100_000, "\U0001d518" * 100_000, "vitamin " * 2_000):
+            # urllib: httpx refuses to send a query string over 64 KiB
+            query = urllib.parse.urlencode({"q": q, "mode": "bm25"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{url}/search?{query}", timeout=60)
+            body = json.loads(refused.value.read())["error"]
+            assert refused.value.code == 422, (len(q), body)
+            assert set(body) == {"type", "message"} and "the limit is 1000" in body["message"], body
+        r = httpx.get(f"{url}/search", params={"q": "vitamin", "mode": "bm25"}, timeout=60)
+        assert r.status_code == 200, r.text
+    finally:
+        stop(proc)

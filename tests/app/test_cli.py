@@ -18,7 +18,7 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
     full_env.update({"RAGSEARCH_HOME": str(home), "HF_HUB_OFFLINE": "1", **(env or {})})
     return subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main()", *args],
+        [sys.executable, "-c", "from ragsearch.app.cli import main; main()", *args],
         cwd=REPO,
         env=full_env,
         capture_output=True,

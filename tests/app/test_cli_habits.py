@@ -20,8 +20,8 @@ import pytest
 import typer.main
 from rich.progress import Progress
 
-from app.cli import cli as cli_app
-from app.querylog import LoggedQuery, QueryLog
+from ragsearch.app.cli import cli as cli_app
+from ragsearch.app.querylog import LoggedQuery, QueryLog
 from tests.app.test_cli import REPO, cli
 from tests.net import free_port
 
@@ -56,7 +56,9 @@ def test_version_and_usage_exit_codes(tmp_path: Path) -> None:
 
 
 def q(terms: int, dense: float, hits: int = 10) -> LoggedQuery:
-    return LoggedQuery(0.0, "search", "hybrid", terms * 6, terms, hits, dense, dense, None, 10.0)
+    return LoggedQuery(
+        0.0, "search", "hybrid", terms * 6, terms, hits, dense, dense, None, 10.0, index="default"
+    )
 
 
 def test_drift_found_is_exit_3_not_the_usage_code(tmp_path: Path) -> None:
@@ -88,7 +90,7 @@ def start(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
     env.update(RAGSEARCH_HOME=str(home), HF_HUB_OFFLINE="1")
     return subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", *args],
+        [sys.executable, "-c", "from ragsearch.app.cli import main; main()", *args],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -132,7 +134,7 @@ def test_ui_prints_its_url(tmp_path: Path) -> None:
 
 
 def test_plain_progress_lines_are_periodic_and_final() -> None:
-    from app.cli.common import PlainLines
+    from ragsearch.app.cli.common import PlainLines
 
     stream = io.StringIO()
     progress = Progress(disable=True)

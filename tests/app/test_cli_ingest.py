@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedded import EmbeddedBackend
 from tests.app.test_cli import REPO, cli
 from tests.ingest.corpus import BAD, GOOD, paragraphs, write_corpus
 
@@ -126,7 +126,7 @@ def test_sigkill_mid_ingest_then_rerun_matches_a_clean_ingest(
     home = tmp_path / "home"
     env = {"RAGSEARCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "ingest", str(docs), "--index", "kb",
+        [sys.executable, "-c", "from ragsearch.app.cli import main; main()", "ingest", str(docs), "--index", "kb",
          "--batch-size", "8"],
         cwd=REPO, env={**{k: v for k, v in __import__("os").environ.items() if not k.startswith("RAGSEARCH_")}, **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

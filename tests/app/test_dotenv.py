@@ -17,7 +17,7 @@ def run_in(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproce
     full_env.update({"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", **(env or {})})
     full_env.pop("OPENAI_API_KEY", None)
     return subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main()", *args],
+        [sys.executable, "-c", "from ragsearch.app.cli import main; main()", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.feedback import FeedbackStore, export_beir, label, query_id
-from eval.data import load_extra_judgments, load_split, merge_splits
-from retrieval.errors import InvalidInputError
+from ragsearch.app.feedback import FeedbackStore, export_beir, label, query_id
+from ragsearch.eval.data import load_extra_judgments, load_split, merge_splits
+from ragsearch.retrieval.errors import InvalidInputError
 
 
 def test_labels() -> None:

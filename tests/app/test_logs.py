@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from app.logs import configure_logging
+from ragsearch.app.logs import configure_logging
 
 
 @pytest.fixture()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.runtime import Runtime
-from app.settings import Settings
-from retrieval.errors import IndexNotFoundError
-from retrieval.types import IndexSpec
+from ragsearch.app.runtime import Runtime
+from ragsearch.app.settings import Settings
+from ragsearch.retrieval.errors import IndexNotFoundError
+from ragsearch.retrieval.types import IndexSpec
 from tests.retrieval.contract import DOCS, EMB, embed
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.services import registry_rerankers
-from app.settings import Settings
-from rerank.build import TrainOutcome
-from rerank.ltr import LtrReranker
-from retrieval.searcher import Retriever
+from ragsearch.app.services import registry_rerankers
+from ragsearch.app.settings import Settings
+from ragsearch.rerank.build import TrainOutcome
+from ragsearch.rerank.ltr import LtrReranker
+from ragsearch.retrieval.searcher import Retriever
 from tests.rerank.conftest import ltr_env, ltr_first, scifact_ltr_slice
 
 __all__ = ["ltr_env", "ltr_first", "scifact_ltr_slice"]  # fixtures (a real LightGBM model on a SciFact slice)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.services import es_connection, make_backend
-from app.settings import load_settings, valid_env_names
-from retrieval.elasticsearch import ElasticsearchBackend
-from retrieval.errors import RagsearchError
+from ragsearch.app.services import es_connection, make_backend
+from ragsearch.app.settings import load_settings, valid_env_names
+from ragsearch.retrieval.elasticsearch import ElasticsearchBackend
+from ragsearch.retrieval.errors import RagsearchError
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.feedback import FeedbackStore
+from ragsearch.app.feedback import FeedbackStore
 from tests.app.test_api import KEY, serve
 from tests.net import free_port, wait_for_http
 
@@ -97,8 +97,8 @@ def test_answer_sources_match_the_results_of_the_selected_mode(
 ) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect, sync_playwright
 
-    from search.config import Mode, SearchConfig
-    from search.engine import SearchEngine
+    from ragsearch.search.config import Mode, SearchConfig
+    from ragsearch.search.engine import SearchEngine
 
     engine = SearchEngine(scifact_index, real_embedder)
 

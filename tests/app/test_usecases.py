@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedded import EmbeddedBackend
 from tests.app.test_api import KEY, serve
 from tests.app.test_cli import cli
 

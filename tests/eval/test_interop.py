@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from eval.data import load_split, read_qrels, read_topics
-from eval.evaluate import compare_systems
-from eval.metrics import format_p, holm
-from eval.runs import to_run
-from retrieval.errors import InvalidInputError
+from ragsearch.eval.data import load_split, read_qrels, read_topics
+from ragsearch.eval.evaluate import compare_systems
+from ragsearch.eval.metrics import format_p, holm
+from ragsearch.eval.runs import to_run
+from ragsearch.retrieval.errors import InvalidInputError
 
 
 def test_trec_qrels_with_spaces_read_like_tabs(shared_data: Path, tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from eval.data import load_split, read_qrels
-from eval.metrics import evaluate, paired_ttest
-from eval.runs import distinct_scores, read_trec, to_run, write_trec
-from retrieval.errors import InvalidInputError, UnknownNameError
+from ragsearch.eval.data import load_split, read_qrels
+from ragsearch.eval.metrics import evaluate, paired_ttest
+from ragsearch.eval.runs import distinct_scores, read_trec, to_run, write_trec
+from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 
 
 def test_metrics_by_hand() -> None:

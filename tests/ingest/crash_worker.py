@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedded import EmbeddedBackend
 from tests.fakes import FakeHashEmbedder
 from tests.ingest.helpers import run_ingest
 

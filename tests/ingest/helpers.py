@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import Chunker, RegexTokenizer
-from ingest.manifest import Manifest
-from ingest.pipeline import IngestReport
-from ingest.runner import IngestOptions, ingest_paths
-from retrieval.embedded import EmbeddedIndex
-from retrieval.embedding import Embedder
+from ragsearch.ingest.chunking import Chunker, RegexTokenizer
+from ragsearch.ingest.manifest import Manifest
+from ragsearch.ingest.pipeline import IngestReport
+from ragsearch.ingest.runner import IngestOptions, ingest_paths
+from ragsearch.retrieval.embedded import EmbeddedIndex
+from ragsearch.retrieval.embedding import Embedder
 
 
 def small_chunker() -> Chunker:

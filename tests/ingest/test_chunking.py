@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import Chunker, HFTokenizer, RegexTokenizer
+from ragsearch.ingest.chunking import Chunker, HFTokenizer, RegexTokenizer
 from tests.ingest.corpus import paragraphs, sentences
 
 

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from retrieval.embedded import EmbeddedBackend
-from retrieval.types import IndexSpec
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 from tests.ingest.corpus import paragraphs, write_corpus
 from tests.ingest.helpers import run_ingest, snapshot

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.datasets import download_dataset
-from retrieval.errors import RagsearchError, UnknownNameError
+from ragsearch.ingest.datasets import download_dataset
+from ragsearch.retrieval.errors import RagsearchError, UnknownNameError
 
 
 @pytest.fixture()

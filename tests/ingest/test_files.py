@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.files import discover
-from retrieval.errors import InvalidInputError
+from ragsearch.ingest.files import discover
+from ragsearch.retrieval.errors import InvalidInputError
 
 
 @pytest.fixture()

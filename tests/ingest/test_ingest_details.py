@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.parsers import markdown_sections, parse_bytes
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import IndexSpec
+from ragsearch.ingest.parsers import markdown_sections, parse_bytes
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 from tests.ingest.helpers import reasons, run_ingest
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.parsers import ParseError, decode_text, markdown_sections, parse_bytes, sniff
+from ragsearch.ingest.parsers import ParseError, decode_text, markdown_sections, parse_bytes, sniff
 from tests.ingest.corpus import encrypt_pdf, make_pdf
 
 

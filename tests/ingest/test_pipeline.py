@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend
-from retrieval.errors import EmbeddingMismatchError
-from retrieval.types import IndexSpec
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.errors import EmbeddingMismatchError
+from ragsearch.retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 
 

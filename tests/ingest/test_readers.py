@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.readers import ReadError, corpus_file, read_source
-from retrieval.errors import InvalidInputError
-from retrieval.types import Passage
+from ragsearch.ingest.readers import ReadError, corpus_file, read_source
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import Passage
 
 
 def test_malformed_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import IndexSpec
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 from tests.ingest.corpus import BAD, EMPTY, GOOD, paragraphs, write_corpus, write_jsonl
 from tests.ingest.helpers import reasons, run_ingest, snapshot

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ingest.writer import DocumentWriter, is_complete
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import EmbeddedPassage, IndexSpec, Passage
+from ragsearch.ingest.writer import DocumentWriter, is_complete
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.types import EmbeddedPassage, IndexSpec, Passage
 from tests.fakes import FakeHashEmbedder
 
 

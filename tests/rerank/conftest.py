@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from eval.data import load_split
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from rerank.build import TrainOutcome, train_ltr
-from rerank.extract import FeatureLogger
-from rerank.registry import ModelRegistry
-from rerank.train import TrainParams
-from retrieval.embedded import EmbeddedBackend
-from retrieval.searcher import Retriever
-from retrieval.types import IndexSpec
+from ragsearch.eval.data import load_split
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.rerank.build import TrainOutcome, train_ltr
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.rerank.train import TrainParams
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 from tests.slices import make_slice
 

@@ -21,8 +21,8 @@ from dataclasses import astuple, dataclass, replace
 
 import pytest
 
-from rerank.protocol import Reranker, TrainingData
-from retrieval.types import Candidate, Vector
+from ragsearch.rerank.protocol import Reranker, TrainingData
+from ragsearch.retrieval.types import Candidate, Vector
 
 FIRST_STAGE = ("id", "doc_id", "bm25_score", "bm25_rank", "dense_score", "dense_rank", "fused_score")
 

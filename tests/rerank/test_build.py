@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.data import load_split
-from eval.metrics import evaluate
-from rerank.build import TrainOutcome, log_split
-from rerank.extract import FeatureLogger
-from rerank.ltr import LtrReranker
-from rerank.registry import ModelRegistry
-from retrieval.searcher import Retriever
-from retrieval.types import Candidate
+from ragsearch.eval.data import load_split
+from ragsearch.eval.metrics import evaluate
+from ragsearch.rerank.build import TrainOutcome, log_split
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.ltr import LtrReranker
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.retrieval.types import Candidate
 
 
 def test_trained_model_beats_random_order_on_held_out_queries(
@@ -68,7 +68,7 @@ def test_manifest_records_what_reproduces_the_run(
         "dev.npz", "importance.json", "manifest.json", "model.txt", "training.npz",
     ]  # fmt: skip
     assert (folder / "model.txt").read_text().startswith("tree")
-    from rerank.dataset import TrainingSet
+    from ragsearch.rerank.dataset import TrainingSet
 
     assert TrainingSet.load(folder / "training.npz").sha256() == m.training_data["train"]["sha256"]
     assert m.dataset == "scifact" and m.train_split == "train" and m.dev.startswith("holdout 0.2")

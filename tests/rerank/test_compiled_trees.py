@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from eval.data import load_split
-from rerank import compiled_trees
-from rerank.build import TrainOutcome, log_split
-from rerank.compiled_trees import cache_key
-from rerank.extract import FeatureLogger
-from rerank.registry import ModelRegistry
-from retrieval.searcher import Retriever
+from ragsearch.eval.data import load_split
+from ragsearch.rerank import compiled_trees
+from ragsearch.rerank.build import TrainOutcome, log_split
+from ragsearch.rerank.compiled_trees import cache_key
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.retrieval.searcher import Retriever
 
 
 def test_compiled_trees_score_what_lightgbm_scores(

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.data import load_split
-from rerank.build import log_split
-from rerank.dataset import TrainingSet, log_training_set
-from rerank.errors import TrainingDataError
-from rerank.extract import FeatureLogger
-from retrieval.embedded import EmbeddedBackend
-from retrieval.searcher import Retriever
-from retrieval.types import IndexSpec
+from ragsearch.eval.data import load_split
+from ragsearch.rerank.build import log_split
+from ragsearch.rerank.dataset import TrainingSet, log_training_set
+from ragsearch.rerank.errors import TrainingDataError
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.retrieval.types import IndexSpec
 from tests.fakes import FakeHashEmbedder
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rerank.encoder_tuning import EncoderManifest, EncoderRegistry
-from rerank.errors import ModelNotFoundError
-from retrieval.embedding import SentenceTransformerEmbedder
+from ragsearch.rerank.encoder_tuning import EncoderManifest, EncoderRegistry
+from ragsearch.rerank.errors import ModelNotFoundError
+from ragsearch.retrieval.embedding import SentenceTransformerEmbedder
 from tests.retrieval.embedder_contract import EmbedderContract, TokenizingContract
 
 pytestmark = pytest.mark.slow

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rerank.extract import FeatureLogger
-from rerank.features import FEATURE_NAMES
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import Candidate, IndexSpec
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.features import FEATURE_NAMES
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.types import Candidate, IndexSpec
 from tests.retrieval.contract import DOCS, EMB, PLAIN, embed
 
 QUERY = "coffee roasting beans"

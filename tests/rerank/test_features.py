@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rerank.extract import FeatureLogger
-from rerank.features import (
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.features import (
     FEATURE_NAMES,
     CandidateView,
     FieldMatches,
@@ -20,9 +20,9 @@ from rerank.features import (
     feature_dict,
     feature_matrix,
 )
-from retrieval.analysis import token_hashes
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import Candidate, FieldScores, IndexSpec
+from ragsearch.retrieval.analysis import token_hashes
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.types import Candidate, FieldScores, IndexSpec
 from tests.retrieval.contract import DOCS, EMB, PLAIN, embed
 
 QUERY = "coffee roasting beans"

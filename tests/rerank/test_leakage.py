@@ -13,7 +13,7 @@ from pathlib import Path
 import ir_measures
 import pytest
 
-from eval.data import read_qrels
+from ragsearch.eval.data import read_qrels
 from tests.app.test_cli import cli
 from tests.rerank.test_cli_ltr import FAST
 from tests.slices import make_slice

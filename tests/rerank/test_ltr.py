@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from eval.data import load_split
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from rerank.build import train_ltr
-from rerank.extract import FeatureLogger
-from rerank.ltr import LtrReranker
-from rerank.protocol import TrainingData
-from rerank.registry import ModelManifest, ModelRegistry
-from rerank.train import TrainParams
-from retrieval.embedded import EmbeddedBackend
-from retrieval.searcher import Retriever
-from retrieval.types import Candidate, EmbeddedPassage, IndexSpec, Passage
+from ragsearch.eval.data import load_split
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.rerank.build import train_ltr
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.ltr import LtrReranker
+from ragsearch.rerank.protocol import TrainingData
+from ragsearch.rerank.registry import ModelManifest, ModelRegistry
+from ragsearch.rerank.train import TrainParams
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.retrieval.types import Candidate, EmbeddedPassage, IndexSpec, Passage
 from tests.fakes import FakeHashEmbedder
 from tests.rerank.reranker_contract import RerankCase, RerankerContract
 

@@ -17,10 +17,10 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from rerank.errors import ModelUnavailableError
-from rerank.features import FEATURE_NAMES, FEATURES_VERSION
-from rerank.integrity import structure_problem
-from rerank.registry import ModelManifest, ModelRegistry, now_utc
+from ragsearch.rerank.errors import ModelUnavailableError
+from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
+from ragsearch.rerank.integrity import structure_problem
+from ragsearch.rerank.registry import ModelManifest, ModelRegistry, now_utc
 
 REPO = Path(__file__).resolve().parents[2]
 

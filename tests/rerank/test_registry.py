@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from eval.data import load_split
-from rerank.build import TrainOutcome, train_ltr
-from rerank.errors import FeatureMismatchError, ModelNotFoundError
-from rerank.extract import FeatureLogger
-from rerank.registry import ModelRegistry
-from retrieval.searcher import Retriever
+from ragsearch.eval.data import load_split
+from ragsearch.rerank.build import TrainOutcome, train_ltr
+from ragsearch.rerank.errors import FeatureMismatchError, ModelNotFoundError
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.retrieval.searcher import Retriever
 from tests.rerank.conftest import PARAMS
 
 

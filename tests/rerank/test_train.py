@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rerank.train import folds, holdout
+from ragsearch.rerank.train import folds, holdout
 
 
 def test_holdout_and_folds_are_deterministic() -> None:

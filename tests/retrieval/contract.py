@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from retrieval.errors import InvalidInputError
-from retrieval.index import SearchIndex
-from retrieval.scoring import best_fields_score
-from retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Passage
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.scoring import best_fields_score
+from ragsearch.retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Passage
 from tests.fakes import FakeHashEmbedder
 
 EMB = FakeHashEmbedder(dim=64)

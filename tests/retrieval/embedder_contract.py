@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from retrieval.embedding import Embedder, TokenizingEmbedder, passage_text
+from ragsearch.retrieval.embedding import Embedder, TokenizingEmbedder, passage_text
 
 TEXTS = [
     passage_text("Vitamin D", "Vitamin D deficiency weakens bones and raises the risk of fractures."),

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.embedding import Embedder, passage_text
-from retrieval.types import EmbeddedPassage, Passage
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.embedding import Embedder, passage_text
+from ragsearch.retrieval.types import EmbeddedPassage, Passage
 
 
 def passages(rows: list[list[str]]) -> list[Passage]:
@@ -100,13 +100,13 @@ def run(index: EmbeddedIndex, embedder: Embedder, cmd: dict[str, Any]) -> Any:
             time.sleep(cmd["seconds"])
         return "released"
     if op == "die_after_append":  # SIGKILL between the vector append and the SQLite commit
-        from retrieval.embedded.store import Store
+        from ragsearch.retrieval.embedded.store import Store
 
         Store.put = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign]
         index.upsert(embedded(embedder, passages(cmd["passages"])))
         return "not reached"
     if op == "die_in_compact":  # SIGKILL after the next generation's file is written, before the switch
-        from retrieval.embedded.store import Store
+        from ragsearch.retrieval.embedded.store import Store
 
         Store.move_slots = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign]
         index.compact()
@@ -124,7 +124,7 @@ def main() -> None:
     args = ap.parse_args()
     embedder: Embedder
     if args.real:
-        from retrieval.embedding import SentenceTransformerEmbedder
+        from ragsearch.retrieval.embedding import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder("all-MiniLM-L6-v2")
     else:

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from retrieval.analysis import STEMMERS, analyzer_name, build_analyzer, token_hash, token_hashes
-from retrieval.types import AnalyzerSpec
+from ragsearch.retrieval.analysis import STEMMERS, analyzer_name, build_analyzer, token_hash, token_hashes
+from ragsearch.retrieval.types import AnalyzerSpec
 
 
 def test_default_analyzer_lowercases_drops_stopwords_and_stems() -> None:
@@ -44,6 +44,6 @@ def test_analyzer_names_differ_with_every_setting() -> None:
 def test_token_hashes_are_stable_across_processes() -> None:
     here = token_hashes(["vitamin", "d", "vitamin"]).tolist()
     assert here[0] == here[2] != here[1] and here[0] == token_hash("vitamin")
-    code = "from retrieval.analysis import token_hash; print(token_hash('vitamin'))"
+    code = "from ragsearch.retrieval.analysis import token_hash; print(token_hash('vitamin'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(other.stdout) == here[0]  # unlike hash(), no per-process salt

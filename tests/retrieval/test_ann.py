@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from retrieval.ann import ApproximateVectors, HnswVectors, IvfVectors, sync_plan
-from retrieval.vector_file import top_k
+from ragsearch.retrieval.ann import ApproximateVectors, HnswVectors, IvfVectors, sync_plan
+from ragsearch.retrieval.vector_file import top_k
 from tests.fakes import FakeHashEmbedder
 
 MakeAnn = Callable[[Path], ApproximateVectors]

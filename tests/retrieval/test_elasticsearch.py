@@ -14,19 +14,19 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from retrieval.elasticsearch import ElasticsearchBackend, ElasticsearchIndex
-from retrieval.embedding import check_compatible
-from retrieval.errors import (
+from ragsearch.retrieval.elasticsearch import ElasticsearchBackend, ElasticsearchIndex
+from ragsearch.retrieval.embedding import check_compatible
+from ragsearch.retrieval.errors import (
     BackendUnavailableError,
     BulkRejectedError,
     EmbeddingMismatchError,
     IndexExistsError,
     IndexNotFoundError,
 )
-from retrieval.es_client import EsConnection
-from retrieval.index import SearchIndex
-from retrieval.scoring import BM25_K1
-from retrieval.types import EmbeddedPassage, IndexSpec, Passage
+from ragsearch.retrieval.es_connection import EsConnection
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.scoring import BM25_K1
+from ragsearch.retrieval.types import EmbeddedPassage, IndexSpec, Passage
 from tests.fakes import FakeHashEmbedder
 from tests.retrieval.contract import DOCS, EMB, PLAIN, SPEC, IndexContract, embed, lucene_bm25
 
@@ -176,7 +176,7 @@ ANALYZER_SAMPLES = [
 
 def test_analyzer_matches_embedded(backend: ElasticsearchBackend, names: Callable[[], str]) -> None:
     """ES's `_analyze` with our index analyzer gives the embedded analyzer's tokens."""
-    from retrieval.analysis import build_analyzer
+    from ragsearch.retrieval.analysis import build_analyzer
 
     idx = backend.create(names(), SPEC)
     embedded = build_analyzer(SPEC.analyzer)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.index import SearchIndex
-from retrieval.types import IndexSpec
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.types import IndexSpec
 from tests.retrieval.contract import DOCS, EMB, IndexContract
 
 
@@ -67,7 +67,7 @@ class TestEmbeddedIvfContract(TestEmbeddedHnswContract):
 def test_lightgbm_still_trains_after_the_hnsw_module_loads() -> None:
     """usearch loaded before LightGBM broke LightGBM's dataset construction in the same process."""
     code = (
-        "import retrieval.embedded, numpy as np, lightgbm as lgb  # loads usearch and faiss first\n"
+        "import ragsearch.retrieval.embedded, numpy as np, lightgbm as lgb  # loads usearch and faiss first\n"
         "x = np.random.default_rng(0).random((200, 5))\n"
         "d = lgb.Dataset(x, label=(x[:, 0] > 0.5).astype(int), group=[20] * 10, feature_name=list('abcde'))\n"
         "lgb.train({'objective': 'lambdarank', 'verbosity': -1}, d, num_boost_round=2)\n"

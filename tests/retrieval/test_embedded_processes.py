@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.embedding import SentenceTransformerEmbedder, passage_text
-from retrieval.errors import IndexCorruptError, IndexLockedError
-from retrieval.types import EmbeddedPassage, IndexSpec, Passage
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.embedding import SentenceTransformerEmbedder, passage_text
+from ragsearch.retrieval.errors import IndexCorruptError, IndexLockedError
+from ragsearch.retrieval.types import EmbeddedPassage, IndexSpec, Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,8 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.embedding import Embedder, SentenceTransformerEmbedder, default_prefixes, passage_text
-from retrieval.errors import RagsearchError
+from ragsearch.retrieval.embedding import (
+    Embedder,
+    SentenceTransformerEmbedder,
+    default_prefixes,
+    passage_text,
+)
+from ragsearch.retrieval.errors import RagsearchError
 from tests.fakes import FakeHashEmbedder
 from tests.retrieval.embedder_contract import EmbedderContract, TokenizingContract
 

@@ -13,9 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from retrieval.elasticsearch import ElasticsearchBackend
-from retrieval.errors import BackendAuthError, BackendUnavailableError, IndexNotFoundError
-from retrieval.es_client import EsConnection, connect
+from ragsearch.retrieval.elasticsearch import ElasticsearchBackend
+from ragsearch.retrieval.errors import BackendAuthError, BackendUnavailableError, IndexNotFoundError
+from ragsearch.retrieval.es_client import connect
+from ragsearch.retrieval.es_connection import EsConnection
 
 
 class Refusing(BaseHTTPRequestHandler):

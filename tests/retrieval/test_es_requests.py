@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval import es_requests as rq
-from retrieval.errors import InvalidInputError
-from retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Passage
+from ragsearch.retrieval import es_requests as rq
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Passage
 
 SPEC = IndexSpec("all-MiniLM-L6-v2", 3)
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.errors import UnknownNameError
-from retrieval.fusion import get_fusion, minmax, minmax_normalize, ranks, rrf
+from ragsearch.retrieval.errors import UnknownNameError
+from ragsearch.retrieval.fusion import get_fusion, minmax, minmax_normalize, ranks, rrf
 
 
 def test_rrf_by_hand() -> None:

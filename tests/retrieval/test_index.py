@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedded import EmbeddedBackend
-from retrieval.embedded.lock import WriteLock
-from retrieval.errors import IndexLockedError, InvalidInputError
-from retrieval.index import CheckableIndex, check_filters, check_metadata
-from retrieval.types import Passage
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedded.lock import WriteLock
+from ragsearch.retrieval.errors import IndexLockedError, InvalidInputError
+from ragsearch.retrieval.index import CheckableIndex, check_filters, check_metadata
+from ragsearch.retrieval.types import Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.errors import RagsearchError
+from ragsearch.retrieval.embedding import SentenceTransformerEmbedder
+from ragsearch.retrieval.errors import RagsearchError
 from tests.retrieval.embedder_contract import EmbedderContract, TokenizingContract
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_onnx_queries_equal_torch_queries(shared_data, real_embedder, tmp_path) 
 def test_models_onnx_cannot_run_stay_on_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sentence_transformers import SentenceTransformer, models
 
-    from retrieval.embedding import resolve_model_path
+    from ragsearch.retrieval.embedding import resolve_model_path
 
     base = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
     folder = tmp_path / "max-pooled"

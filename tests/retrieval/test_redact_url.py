@@ -5,8 +5,8 @@ from __future__ import annotations
 import elastic_transport
 import pytest
 
-from retrieval.errors import BackendUnavailableError, redact_url
-from retrieval.es_client import es_errors
+from ragsearch.retrieval.errors import BackendUnavailableError, redact_url
+from ragsearch.retrieval.es_client import es_errors
 
 
 @pytest.mark.parametrize(

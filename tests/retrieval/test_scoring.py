@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.scoring import best_fields_score
-from retrieval.types import FieldBoosts
+from ragsearch.retrieval.scoring import best_fields_score
+from ragsearch.retrieval.types import FieldBoosts
 
 
 def test_best_field_plus_tie_breaker_times_the_others() -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest_records
-from ingest.readers import read_source
-from retrieval.embedded import EmbeddedBackend
-from retrieval.errors import EmbeddingMismatchError, InvalidInputError, UnknownNameError
-from retrieval.searcher import Retriever, check_query, merge_candidates, order
-from retrieval.types import Candidate, IndexSpec, ScoredId
+from ragsearch.ingest.pipeline import ingest_records
+from ragsearch.ingest.readers import read_source
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.errors import EmbeddingMismatchError, InvalidInputError, UnknownNameError
+from ragsearch.retrieval.searcher import Retriever, check_query, merge_candidates, order
+from ragsearch.retrieval.types import Candidate, IndexSpec, ScoredId
 from tests.fakes import FakeHashEmbedder
 
 EMB = FakeHashEmbedder(dim=128, name="fake-hash-128")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.vector_file import VectorFile, cosine_scores, normalize_rows, top_k
+from ragsearch.retrieval.vector_file import VectorFile, cosine_scores, normalize_rows, top_k
 
 
 def rows(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.errors import InvalidInputError, UnknownNameError
-from search.config import MODES, Mode, SearchConfig, build_config, parse_mode, parse_system
+from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
+from ragsearch.search.config import MODES, Mode, SearchConfig, build_config, parse_mode, parse_system
 
 
 def test_modes_are_declared_once_and_unknown_ones_list_the_valid_choices() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rerank.errors import ModelUnavailableError
-from rerank.protocol import Reranker
-from retrieval.errors import InvalidInputError
-from retrieval.searcher import Retriever
-from search.config import Mode, SearchConfig
-from search.engine import SearchEngine
+from ragsearch.rerank.errors import ModelUnavailableError
+from ragsearch.rerank.protocol import Reranker
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.searcher import Retriever
+from ragsearch.search.config import Mode, SearchConfig
+from ragsearch.search.engine import SearchEngine
 
 pytestmark = pytest.mark.slow
 QUERY = "Vitamin D deficiency is associated with bone disease"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.snippets import best_window, find_terms, query_terms, snippet
+from ragsearch.search.snippets import best_window, find_terms, query_terms, snippet
 
 FILLER = "Background sentences say nothing about the topic at all. " * 8
 KEY = "Vitamin D deficiency is linked to bone loss and fractures in older adults."

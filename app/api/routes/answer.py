@@ -7,14 +7,14 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from answer.answering import Answer, AnswerStart
-from answer.protocol import TextDelta
-from app.api.deps import ReadAuth, RuntimeDep
-from app.api.errors import public_message
-from app.api.metrics import Metrics
-from app.api.schemas import AnswerRequest, AnswerResponse, ErrorResponse
-from retrieval.errors import RagsearchError
-from search.config import parse_mode
+from ragsearch.answer.answering import Answer, AnswerStart
+from ragsearch.answer.protocol import TextDelta
+from ragsearch.app.api.deps import ReadAuth, RuntimeDep
+from ragsearch.app.api.errors import public_message
+from ragsearch.app.api.metrics import Metrics
+from ragsearch.app.api.schemas import AnswerRequest, AnswerResponse, ErrorResponse
+from ragsearch.retrieval.errors import RagsearchError
+from ragsearch.search.config import parse_mode
 
 router = APIRouter(tags=["answer"])
 

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
-from app.api.deps import ReadAuth, RuntimeDep, WriteAuth
-from app.api.schemas import DeletedOut, DocumentsIn, ErrorResponse, IngestOut, PassageOut
-from app.services import open_or_create_index
-from app.usecases import add_records, delete_items
-from ingest.readers import Record, read_jsonl
-from retrieval.errors import InvalidInputError
-from retrieval.types import Passage
+from ragsearch.app.api.deps import ReadAuth, RuntimeDep, WriteAuth
+from ragsearch.app.api.schemas import DeletedOut, DocumentsIn, ErrorResponse, IngestOut, PassageOut
+from ragsearch.app.services import open_or_create_index
+from ragsearch.app.usecases import add_records, delete_items
+from ragsearch.ingest.readers import Record, read_jsonl
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import Passage
 
 router = APIRouter(tags=["documents"])
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},

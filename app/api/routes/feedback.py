@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 
-from app.api.deps import ReadAuth, RuntimeDep
-from app.api.schemas import ErrorResponse, FeedbackIn, FeedbackOut
-from retrieval.errors import BackendUnavailableError
+from ragsearch.app.api.deps import ReadAuth, RuntimeDep
+from ragsearch.app.api.schemas import ErrorResponse, FeedbackIn, FeedbackOut
+from ragsearch.retrieval.errors import BackendUnavailableError
 
 router = APIRouter(tags=["feedback"])
 

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import ReadAuth, RuntimeDep
-from app.api.errors import public_message
-from app.api.schemas import HealthOut
-from app.drift import compare_windows
-from app.runtime import Runtime
-from retrieval.errors import IndexLockedError, RagsearchError
-from retrieval.index import CheckableIndex
+from ragsearch.app.api.deps import ReadAuth, RuntimeDep
+from ragsearch.app.api.errors import public_message
+from ragsearch.app.api.schemas import HealthOut
+from ragsearch.app.drift import compare_windows
+from ragsearch.app.runtime import Runtime
+from ragsearch.retrieval.errors import IndexLockedError, RagsearchError
+from ragsearch.retrieval.index import CheckableIndex
+from ragsearch.search.config import MODES
 
 router = APIRouter(tags=["operations"])
 
@@ -112,9 +113,19 @@ def drift(
     runtime: RuntimeDep,
     recent: Annotated[int, Query(ge=10, le=100_000, description="queries in the recent window")] = 500,
     reference: Annotated[int, Query(ge=10, le=100_000, description="queries in the reference window")] = 500,
+    index: Annotated[
+        str | None,
+        Query(max_length=64, description="index whose queries are compared (default: the server's)"),
+    ] = None,
+    mode: Annotated[
+        str | None, Query(max_length=16, description=f"only queries served in this mode ({', '.join(MODES)})")
+    ] = None,
 ) -> dict[str, object]:
     log = runtime.querylog
+    name = index or runtime.settings.index
     report = compare_windows(
-        log.latest(reference, skip=recent), log.latest(recent), runtime.settings.answer.min_dense_score
+        log.latest(reference, skip=recent, index=name, mode=mode),
+        log.latest(recent, index=name, mode=mode),
+        runtime.settings.answer.min_dense_score,
     )
     return report.to_dict()

@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.api.deps import ReadAuth, RuntimeDep, WriteAuth
-from app.api.schemas import ErrorResponse
+from ragsearch.app.api.deps import ReadAuth, RuntimeDep, WriteAuth
+from ragsearch.app.api.schemas import ErrorResponse
 
 router = APIRouter(tags=["models"])
 

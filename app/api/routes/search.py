@@ -5,12 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.api.deps import ReadAuth, RuntimeDep
-from app.api.schemas import ErrorResponse, SearchHit, SearchResponse
-from app.querylog import LoggedQuery, now
-from retrieval.errors import InvalidInputError
-from retrieval.index import parse_filters
-from search.config import MODES, parse_mode
+from ragsearch.app.api.deps import ReadAuth, RuntimeDep
+from ragsearch.app.api.schemas import ErrorResponse, SearchHit, SearchResponse
+from ragsearch.app.querylog import LoggedQuery, now
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.index import parse_filters
+from ragsearch.search.config import MODES, parse_mode
 
 router = APIRouter(tags=["search"])
 
@@ -66,7 +66,7 @@ def search(
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     logged = runtime.querylog.add(
         LoggedQuery(now(), "search", result.mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
-                    max(dense) if dense else None, hits[0].rerank_score if hits else None, took)
+                    max(dense) if dense else None, hits[0].rerank_score if hits else None, took, idx.name)
     )  # fmt: skip
     if not logged:
         metrics.log_write_failures.labels("querylog").inc()

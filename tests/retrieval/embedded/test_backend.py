@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedded import EmbeddedBackend
-from retrieval.errors import IndexExistsError, IndexNotFoundError, InvalidInputError
-from retrieval.types import Passage
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.errors import IndexExistsError, IndexNotFoundError, InvalidInputError
+from ragsearch.retrieval.types import Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 

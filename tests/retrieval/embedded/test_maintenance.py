@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedded import EmbeddedBackend
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 

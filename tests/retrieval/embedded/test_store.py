@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedded import EmbeddedBackend, EmbeddedIndex
-from retrieval.types import Passage
+from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
+from ragsearch.retrieval.types import Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 CRASH_SCRIPT = r"""
 import os, sys
 from pathlib import Path
-from retrieval.embedded import EmbeddedBackend
-from retrieval.embedded.bm25 import Bm25
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.embedded.bm25 import Bm25
 from tests.retrieval.contract import DOCS, embed
-from retrieval.types import Passage
+from ragsearch.retrieval.types import Passage
 
 stage = sys.argv[2]
 idx = EmbeddedBackend(Path(sys.argv[1])).open("kb")
@@ -79,8 +79,8 @@ def test_crash_mid_write_recovers_consistently(tmp_path: Path, stage: str) -> No
 DISK_FULL_SCRIPT = r"""
 import resource, signal, sys
 from pathlib import Path
-from retrieval.embedded import EmbeddedBackend
-from retrieval.types import Passage
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.types import Passage
 from tests.retrieval.contract import embed
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -126,7 +126,7 @@ def test_token_streams_follow_writes_and_upgrade_old_indexes(tmp_path: Path) -> 
     filled in once for an index written before it existed."""
     import sqlite3
 
-    from retrieval.analysis import build_analyzer, token_hashes
+    from ragsearch.retrieval.analysis import build_analyzer, token_hashes
 
     analyzer = build_analyzer(SPEC.analyzer)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.embedded import EmbeddedBackend
-from retrieval.types import Passage
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.types import Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 
