@@ -2,11 +2,14 @@
 
 Each judged (query, relevant document) pair of the training split becomes a triple with one hard negative:
 a passage the current first stage ranks between `negatives_from` and `negatives_to` for that query and that
-no judgment marks relevant. The loss also uses every other passage in the batch as a negative.
+no judgment marks relevant. The loss also uses every other passage in the batch as a negative, so training
+runs on sentence-transformers' SentenceTransformerTrainer with the no-duplicates batch sampler: a batch never
+holds one text (query, positive or negative) twice, and a query with several relevant documents never meets its
+other positives as in-batch negatives.
 
 A version is a folder `<home>/models/encoders/eNNNN/`: the sentence-transformers model and `manifest.json`
 (base model, dataset and splits, params and seed, training-data hash, library versions, created_at, dev
-metrics before and after). Serve it by setting RAGSEARCH_EMBEDDING_MODEL to the folder and ingesting into a
+metrics before and after, trainer: batch sampler and training arguments). Serve it by setting RAGSEARCH_EMBEDDING_MODEL to the folder and ingesting into a
 new index (an index refuses vectors from another model).
 
 The dev metric needs no re-embedding of the corpus: each dev query's first-stage candidates (hybrid top
@@ -36,6 +39,7 @@ from ragsearch.rerank.errors import ModelNotFoundError, TrainingDataError
 from ragsearch.rerank.registry import now_utc, versions_in, versions_of_libraries
 from ragsearch.rerank.train import holdout
 from ragsearch.retrieval.embedding import passage_text, resolve_model_path
+from ragsearch.retrieval.extras import require
 from ragsearch.retrieval.index import SearchIndex
 from ragsearch.retrieval.searcher import Retriever
 from ragsearch.retrieval.types import Passage
@@ -75,6 +79,9 @@ class EncoderManifest:
     libraries: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
+    trainer: dict[str, Any] = field(default_factory=dict)
+    """how it was trained: trainer, loss, batch sampler, SentenceTransformerTrainingArguments, optimizer steps
+    (empty in versions made before the trainer)"""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,41 +161,73 @@ def triples_hash(triples: Sequence[Triple]) -> str:
     return h.hexdigest()
 
 
+def triples_dataset(triples: Sequence[Triple]) -> Any:
+    """The triples as a `datasets.Dataset` with the (anchor, positive, negative) columns the loss reads in order."""
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "anchor": [t.query for t in triples],
+            "positive": [t.positive for t in triples],
+            "negative": [t.negative for t in triples],
+        }
+    )
+
+
+def trainer_args(params: TuneParams) -> dict[str, Any]:
+    """SentenceTransformerTrainingArguments for `params` (recorded in the manifest). NO_DUPLICATES keeps a text
+    (query, positive or negative) to one row per batch: a query judged with several relevant documents would
+    otherwise meet its other positives as in-batch negatives."""
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    return {
+        "batch_sampler": BatchSamplers.NO_DUPLICATES,  # a str enum: "no_duplicates" in the manifest
+        "per_device_train_batch_size": params.batch_size,
+        "num_train_epochs": params.epochs,
+        "learning_rate": params.learning_rate,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": params.warmup_fraction,  # under 1: a fraction of the steps
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "seed": params.seed,
+        "use_cpu": True,
+        "dataloader_pin_memory": False,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "logging_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
+
+
 def fit_encoder(
     model: Any, triples: Sequence[Triple], params: TuneParams, progress: Progress | None = None
 ) -> int:
-    """Train `model` (a SentenceTransformer) in place; returns the number of optimizer steps."""
-    import torch
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    """Train `model` (a SentenceTransformer) in place with SentenceTransformerTrainer; returns the number of
+    optimizer steps. `progress` gets each step."""
+    import tempfile
 
-    torch.manual_seed(params.seed)
-    rng = random.Random(params.seed)
-    model.max_seq_length = params.max_seq_length
-    loss_fn = MultipleNegativesRankingLoss(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
-    per_epoch = -(-len(triples) // params.batch_size)
-    steps = per_epoch * params.epochs
-    warmup = max(1, int(params.warmup_fraction * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, (steps - i) / steps)
-    )
-    order = list(triples)
-    model.train()
-    for _ in range(params.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), params.batch_size):
-            batch = order[start : start + params.batch_size]
-            features = [
-                model.preprocess([getattr(t, f) for t in batch]) for f in ("query", "positive", "negative")
-            ]
-            loss = loss_fn(features, None)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+
+    class StepProgress(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if progress:
                 progress(1)
+
+    model.max_seq_length = params.max_seq_length
+    with tempfile.TemporaryDirectory(prefix="ragsearch-finetune-") as out:
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=SentenceTransformerTrainingArguments(output_dir=out, **trainer_args(params)),
+            train_dataset=triples_dataset(triples),
+            loss=MultipleNegativesRankingLoss(model),
+            callbacks=[StepProgress()],
+        )
+        for quiet in (PrinterCallback, ProgressCallback):  # stdout may carry --json; progress is ours
+            trainer.remove_callback(quiet)
+        steps = int(trainer.train().global_step)
     model.eval()
     return steps
 
@@ -231,6 +270,9 @@ def finetune_encoder(
     `base_model`, measure both encoders on the dev queries, register the result as a new version."""
     from sentence_transformers import SentenceTransformer
 
+    for module in ("datasets", "accelerate"):  # the `train` extra; checked before minutes of mining
+        require(module)
+
     if dev is None:
         train_q, dev_q = holdout(list(train.queries), holdout_fraction)
         dev_split, dev_name = train, f"holdout {holdout_fraction:g} of {train.split}"
@@ -247,7 +289,9 @@ def finetune_encoder(
     before = candidate_ndcg(model, retriever, dev_split, dev_q, params.dev_depth)
     steps = -(-len(triples) // params.batch_size) * params.epochs
     t0 = time.perf_counter()
-    fit_encoder(model, triples, params, progress(f"fine-tune {steps} steps", steps) if progress else None)
+    steps = fit_encoder(
+        model, triples, params, progress(f"fine-tune {steps} steps", steps) if progress else None
+    )
     seconds = time.perf_counter() - t0
     after = candidate_ndcg(model, retriever, dev_split, dev_q, params.dev_depth)
     version = registry.next_version()
@@ -273,6 +317,13 @@ def finetune_encoder(
             f"dev_candidate_nDCG@10_{params.dev_depth}_tuned": round(after, 6),
         },
         train_seconds=round(seconds, 2),
+        trainer={
+            "class": "SentenceTransformerTrainer",
+            "loss": "MultipleNegativesRankingLoss",
+            "batch_sampler": "NoDuplicatesBatchSampler",
+            "args": trainer_args(params),
+            "steps": steps,
+        },
     )
     (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
     tmp.replace(folder)  # the version appears whole or not at all

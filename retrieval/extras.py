@@ -18,6 +18,7 @@ EXTRAS = {
     "elasticsearch": ("elasticsearch", "the Elasticsearch backend"),
     "streamlit": ("ui", "the search UI"),
     "datasets": ("train", "fine-tuning the embedding model"),
+    "accelerate": ("train", "fine-tuning the embedding model"),
 }
 
 

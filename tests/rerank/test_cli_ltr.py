@@ -135,6 +135,9 @@ def test_finetune_registers_an_encoder_that_serves_a_new_index(home: Path, scifa
         m["train_split"] == "train" and m["dev"].startswith("holdout") and m["training_data"]["triples"] > 20
     )
     assert {"dev_candidate_nDCG@10_20_base", "dev_candidate_nDCG@10_20_tuned"} <= set(m["metrics"])
+    steps = m["trainer"]["steps"]
+    assert m["trainer"]["args"]["batch_sampler"] == "no_duplicates" and steps >= 2
+    assert f"fine-tune {steps} steps, {steps}/{steps} (100%)" in r.stderr  # the trainer reports its steps
     folder = Path(m["path"])
     assert (folder / "manifest.json").is_file() and (folder / "model.safetensors").is_file()
 
