@@ -6,6 +6,10 @@ id, title, text, metadata, content hash, vector slot), `tokens` (each passage's 
 hashes, read by LTR features) and `changes` (ids written since the BM25 index was last brought up to date).
 Every committing write goes through `write()`, which increments `generation` in the same transaction, so
 another process notices the commit with one cheap check.
+
+Reading needs no free space: on a full disk SQLite cannot create the WAL index (`-shm`) even to read, so a
+store whose WAL is empty is then opened immutable (read-only, the file as it is; writes raise
+`BackendUnavailableError`) and tries the normal open again every `READ_ONLY_RETRY_S` while it is used.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from urllib.parse import quote
 import numpy as np
 from numpy.typing import NDArray
 
-from ragsearch.retrieval.errors import IndexCorruptError
+from ragsearch.retrieval.errors import BackendUnavailableError, IndexCorruptError
 from ragsearch.retrieval.index import Filters
 from ragsearch.retrieval.types import IndexSpec, Passage
 
 SQL_CHUNK = 900
 FIRST_VECTOR_FILE = "vectors-0.f32"
+READ_ONLY_RETRY_S = 5.0
+"""How often a store opened read-only on a full disk tries the normal open again."""
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,19 +99,63 @@ class Store:
 
     def _connect(self, create: bool) -> None:
         # mode=rw: opening never creates a missing store (a write would otherwise start a new, empty one)
-        mode = "rwc" if create else "rw"
+        self.db = self._open("rwc" if create else "rw")
+        self.read_only = False
+        self._identity = _identity(self.path)
         try:
-            self.db = sqlite3.connect(
-                f"file:{quote(str(self.path))}?mode={mode}",
-                uri=True,
-                check_same_thread=False,
-                isolation_level=None,
-            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if create or not self._can_read_immutable(exc):
+                raise
+            self.db.close()
+            self.db = self._open("ro", immutable=True)
+            self.read_only, self._retry_at = True, time.monotonic() + READ_ONLY_RETRY_S
+        self.db.execute("PRAGMA synchronous=FULL")
+
+    def _open(self, mode: str, immutable: bool = False) -> sqlite3.Connection:
+        uri = f"file:{quote(str(self.path))}?mode={mode}" + ("&immutable=1" if immutable else "")
+        try:
+            return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         except sqlite3.OperationalError:
             raise IndexCorruptError(f"index {self.name!r}: {self.path} cannot be opened (missing?)") from None
-        self._identity = _identity(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+
+    def _can_read_immutable(self, exc: sqlite3.OperationalError) -> bool:
+        """A full disk (or a read-only one): SQLite cannot size the WAL index (`-shm`) a reader needs. The
+        file alone holds every commit when the WAL is empty (no other process has it open, no crash left
+        frames); then it is read as immutable. With frames in the WAL, reading the file alone would miss
+        committed writes: refused with a clear error instead."""
+        if exc.sqlite_errorcode & 0xFF not in (
+            sqlite3.SQLITE_IOERR,
+            sqlite3.SQLITE_FULL,
+            sqlite3.SQLITE_READONLY,
+        ):
+            return False
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise BackendUnavailableError(
+                f"index {self.name!r} cannot be opened: its store needs to write its WAL index and cannot "
+                f"({exc.sqlite_errorname}: the disk is full?), and its WAL holds commits; free disk space"
+            ) from None
+        return True
+
+    def _writable_again(self) -> None:
+        """While read-only, try the normal (shared, writable) open again every few seconds: once there is
+        space, other processes' commits are seen again and writes work."""
+        if not self.read_only or time.monotonic() < self._retry_at:
+            return
+        self._retry_at = time.monotonic() + READ_ONLY_RETRY_S
+        try:
+            db = self._open("rw")
+        except IndexCorruptError:
+            return
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            db.close()
+            return
+        db.execute("PRAGMA synchronous=FULL")
+        self.db.close()
+        self.db, self.read_only = db, False
 
     # ---- identity -----------------------------------------------------------------------------
     def replaced(self) -> str | None:
@@ -155,11 +205,18 @@ class Store:
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (SQLite's own counter; a few microseconds)."""
+        self._writable_again()
         return int(self.db.execute("PRAGMA data_version").fetchone()[0])
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One committing transaction that also increments `generation`; sets `generation_seen`."""
+        self._writable_again()
+        if self.read_only:
+            raise BackendUnavailableError(
+                f"index {self.name!r} is open read-only: the disk was full when it was opened; nothing was "
+                "written. Free disk space and try again"
+            )
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

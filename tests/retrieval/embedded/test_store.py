@@ -155,3 +155,61 @@ def test_token_streams_follow_writes_and_upgrade_old_indexes(tmp_path: Path) -> 
     db.close()
     with backend.open("kb") as idx:
         assert stored(idx) == {p.id: expected(p) for p in [changed, *DOCS[2:]]}
+
+
+FULL_DISK_READ_SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+from ragsearch.retrieval.embedded import EmbeddedBackend
+from ragsearch.retrieval.types import Passage
+from tests.retrieval.contract import EMB, embed
+
+home = Path(sys.argv[1])
+assert os.statvfs(home).f_bavail == 0, "the filesystem is not full"
+with EmbeddedBackend(home).open("kb") as idx:
+    out = {"count": idx.count(), "bm25": [h.id for h in idx.bm25_search("zebra", 5)],
+           "dense": idx.vector_search(EMB.embed_queries(["Zebra migration Zebras migrate across the Serengeti every year."])[0], 1)[0].id}
+    try:
+        idx.upsert(embed([Passage("n1", "Quokka", "Quokkas live on Rottnest Island.")]))
+        out["write"] = "written"
+    except Exception as exc:
+        out["write"] = type(exc).__name__
+    out["count_after"] = idx.count()
+    (home.parent / "fill").unlink()  # space again: the store goes back to the normal open and writes
+    idx._store._retry_at = 0
+    idx.upsert(embed([Passage("n1", "Quokka", "Quokkas live on Rottnest Island.")]))
+    out["after_space"] = [idx.count(), [h.id for h in idx.bm25_search("quokka", 5)]]
+print(json.dumps(out))
+"""
+
+
+def test_an_index_opens_and_serves_reads_on_a_full_disk(tmp_path: Path) -> None:
+    """A full disk for real: a 2 MB tmpfs in a private mount namespace (`unshare`, root mapped in a user
+    namespace), the index copied onto it and the rest filled, so every write gets ENOSPC. Opening the store
+    used to fail (SQLite cannot size `store.sqlite-shm`: disk I/O error); now reads work and a write is refused."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux unshare to mount a private tmpfs")
+    backend = EmbeddedBackend(tmp_path / "src")
+    with backend.create("kb", SPEC) as idx:
+        idx.upsert(embed(DOCS))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    shell = (
+        'mount -t tmpfs -o size=2m tmpfs "$1" || exit 77; cp -a "$2" "$1/home"; '
+        'dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null; exec "$3" -c "$4" "$1/home"'
+    )
+    repo = Path(__file__).resolve().parents[3]
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", shell, "sh", str(mnt),
+         str(tmp_path / "src"), sys.executable, FULL_DISK_READ_SCRIPT],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if proc.returncode == 77 or "unshare failed" in proc.stderr:
+        pytest.skip(f"cannot mount a private tmpfs here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["count"] == 5 and out["bm25"][:2] == ["p1", "p2"] and out["dense"] == "p1", out
+    assert out["write"] in ("BackendUnavailableError", "OSError") and out["count_after"] == 5, out
+    assert out["after_space"] == [6, ["n1"]], out
