@@ -63,9 +63,46 @@ def ingest_files(
         index.close()
 
 
-def add_records(index: SearchIndex, embedder: Embedder, records: Sequence[Record]) -> IngestReport:
-    """Add or replace records (API bodies and uploads): unchanged ones are skipped by content hash."""
-    return ingest_records(list(records), index, embedder)
+ADD_BATCH = 256
+"""Records per batch of `add_records`: each batch is embedded, then written in one index write."""
+
+
+class IngestStopped(Exception):
+    """`add_records` stopped between batches because `stop()` said so; `report` counts the whole batches
+    written before (each one index write: all of its passages are stored, none of the later ones)."""
+
+    def __init__(self, report: IngestReport, batches: int) -> None:
+        super().__init__(f"stopped after {batches} batches ({report.passages} passages written)")
+        self.report = report
+        self.batches = batches
+
+
+def add_records(
+    index: SearchIndex,
+    embedder: Embedder,
+    records: Sequence[Record],
+    stop: Callable[[], bool] | None = None,
+    batch_size: int = ADD_BATCH,
+) -> IngestReport:
+    """Add or replace records (API bodies and uploads): unchanged ones are skipped by content hash.
+
+    `stop` is asked before each batch of `batch_size` records (a client that went away); when it says
+    True, `IngestStopped` is raised: whole batches only are written, in order, so the batch in progress
+    finishes and nothing after it starts."""
+    total = IngestReport()
+    for n, start in enumerate(range(0, len(records), batch_size)):
+        if stop is not None and stop():
+            raise IngestStopped(total, n)
+        part = ingest_records(records[start : start + batch_size], index, embedder, batch_size)
+        total.added += part.added
+        total.updated += part.updated
+        total.unchanged += part.unchanged
+        total.embedded += part.embedded
+        total.passages += part.passages
+        total.seconds += part.seconds
+        total.failed += part.failed
+        total.skipped += part.skipped
+    return total
 
 
 def delete_items(index: SearchIndex, settings: Settings, item_id: str) -> int:

@@ -38,6 +38,12 @@ class Metrics:
             ["log"],
             registry=self.registry,
         )
+        self.ingest_disconnects = Counter(
+            "ragsearch_ingest_disconnects_total",
+            "API ingests stopped between batches because the client disconnected (whole batches kept)",
+            ["route"],
+            registry=self.registry,
+        )
         self.answers = Counter(
             "ragsearch_answers_total", "answers by status", ["status"], registry=self.registry
         )

@@ -52,3 +52,25 @@ def test_delete_through_cli_and_api_leaves_the_same_state(tmp_path: Path) -> Non
     after_cli, after_api = state(cli_home), state(api_home)
     assert after_cli == after_api
     assert after_cli[0] == ["b.md", "c.md"] and set(after_cli[1]) == {"b.md", "c.md"}
+
+
+def test_add_records_stops_between_whole_batches_and_a_resend_completes(tmp_path: Path) -> None:
+    from ragsearch.app.usecases import IngestStopped, add_records
+    from ragsearch.retrieval.types import Passage
+    from tests.retrieval.contract import EMB, SPEC
+
+    records = [Passage(f"r{i}", "Note", f"note number {i} about rivers") for i in range(10)]
+    asked: list[int] = []
+
+    def stop() -> bool:  # the client goes away while the second batch is written
+        asked.append(1)
+        return len(asked) > 2
+
+    with EmbeddedBackend(tmp_path).create("kb", SPEC) as idx:
+        with pytest.raises(IngestStopped) as stopped:
+            add_records(idx, EMB, records, stop=stop, batch_size=4)
+        assert (stopped.value.batches, stopped.value.report.added) == (2, 8)
+        assert idx.count() == 8 and [p.id for p in idx.get(["r7", "r8", "r9"])] == ["r7"]
+        again = add_records(idx, EMB, records, batch_size=4)  # the same request sent again
+        assert (again.added, again.unchanged, idx.count()) == (2, 8, 10)
+        assert idx.check().consistent

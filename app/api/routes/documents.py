@@ -1,64 +1,126 @@
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile
+import anyio
+import structlog
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from ragsearch.app.api.deps import ReadAuth, RuntimeDep, WriteAuth
+from ragsearch.app.api.metrics import Metrics
 from ragsearch.app.api.schemas import DeletedOut, DocumentsIn, ErrorResponse, IngestOut, PassageOut
 from ragsearch.app.services import open_or_create_index
-from ragsearch.app.usecases import add_records, delete_items
+from ragsearch.app.usecases import IngestStopped, add_records, delete_items
 from ragsearch.ingest.readers import Record, read_jsonl
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.types import Passage
 
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
 router = APIRouter(tags=["documents"])
+CLIENT_CLOSED = 499
+"""The status logged and counted for a request whose client went away (nginx's; nobody receives it)."""
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
           404: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}  # fmt: skip
 
 
 @router.post("/documents", response_model=IngestOut, dependencies=[WriteAuth], responses=ERRORS,
              summary="Add or replace passages (JSON)")  # fmt: skip
-def add_documents(body: DocumentsIn, runtime: RuntimeDep) -> IngestOut:
-    passages: list[Record] = [
-        Passage(p.id, p.title, p.text, p.doc_id or p.id, dict(p.metadata)) for p in body.passages
-    ]
-    return _ingest(runtime, body.index, passages)
+async def add_documents(body: DocumentsIn, runtime: RuntimeDep, request: Request) -> IngestOut:
+    """Passages are embedded and written in batches of 256 (`app.usecases.ADD_BATCH`), each one index
+    write. When the client disconnects, the ingest stops before the next batch: the batches written
+    before (and the one in progress) stay, whole, in request order; nothing after them is written. The
+    client got no answer, so it must count the request as not acknowledged and may send it again
+    (passages already stored are skipped by content hash). Logged as `ingest.client_disconnected` and
+    counted in `ragsearch_ingest_disconnects_total`."""
+
+    def work(stop: Callable[[], bool]) -> IngestOut:
+        passages: list[Record] = [
+            Passage(p.id, p.title, p.text, p.doc_id or p.id, dict(p.metadata)) for p in body.passages
+        ]
+        return _ingest(request, runtime, body.index, passages, stop)
+
+    return await until_disconnect(request, work)
 
 
 @router.post("/documents/upload", response_model=IngestOut, dependencies=[WriteAuth], responses=ERRORS,
              summary="Ingest an uploaded JSONL file of {_id, title, text} records")  # fmt: skip
-def upload_documents(
+async def upload_documents(
     runtime: RuntimeDep,
+    request: Request,
     file: Annotated[
         UploadFile, File(description="a JSONL file; the client's file name is never used as a path")
     ],
     index: Annotated[str | None, Query(max_length=64)] = None,
 ) -> IngestOut:
-    limit = runtime.settings.api.max_upload_bytes
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload.jsonl"
-        size = 0
-        with open(path, "wb") as out:
-            while chunk := file.file.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"the upload is larger than the limit of {limit} bytes")
-                out.write(chunk)
-        records = list(read_jsonl(path))
-    name = file.filename or "upload"
-    return _ingest(runtime, index, records, source=name)
+    """Ingested like `POST /documents`, and stopped the same way when the client disconnects."""
+
+    def work(stop: Callable[[], bool]) -> IngestOut:
+        limit = runtime.settings.api.max_upload_bytes
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload.jsonl"
+            size = 0
+            with open(path, "wb") as out:
+                while chunk := file.file.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise HTTPException(413, f"the upload is larger than the limit of {limit} bytes")
+                    out.write(chunk)
+            records = list(read_jsonl(path))
+        return _ingest(request, runtime, index, records, stop, source=file.filename or "upload")
+
+    return await until_disconnect(request, work)
+
+
+async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T]) -> T:
+    """`work(stop)` in a worker thread, while a task waits for the client's disconnect message; `stop()`
+    says whether it came. (A waiting task, not `request.is_disconnected()` polled: behind a
+    `BaseHTTPMiddleware` that instant check never sees the disconnect.)"""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    done: list[T] = []
+    failed: list[Exception] = []  # raised after the task group, which would wrap it in an ExceptionGroup
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            done.append(await run_in_threadpool(work, gone.is_set))
+        except Exception as exc:
+            failed.append(exc)
+        tasks.cancel_scope.cancel()
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def _ingest(
-    runtime: RuntimeDep, index: str | None, records: list[Record], source: str | None = None
+    request: Request,
+    runtime: RuntimeDep,
+    index: str | None,
+    records: list[Record],
+    stop: Callable[[], bool],
+    source: str | None = None,
 ) -> IngestOut:
     name = index or runtime.settings.index
     if not runtime.backend.exists(name):
         open_or_create_index(runtime.backend, name, runtime.embedder, runtime.settings).close()
-    report = add_records(runtime.index(name), runtime.embedder, records)
+    try:
+        report = add_records(runtime.index(name), runtime.embedder, records, stop=stop)
+    except IngestStopped as stopped:
+        metrics: Metrics = request.app.state.metrics
+        metrics.ingest_disconnects.labels(request.url.path).inc()
+        log.warning("ingest.client_disconnected", route=request.url.path, index=name, records=len(records),
+                    batches_written=stopped.batches, passages_written=stopped.report.passages)  # fmt: skip
+        raise HTTPException(CLIENT_CLOSED, f"the client disconnected: {stopped}") from None
     failed = [str(e).replace(str(e.source), source or "request", 1) for e in report.failed]
     if report.failed and not (report.added or report.updated or report.unchanged):
         raise InvalidInputError("no valid record: " + "; ".join(failed[:5]))
