@@ -12,6 +12,7 @@ import pytest
 
 from ragsearch.retrieval.embedded import EmbeddedBackend, EmbeddedIndex
 from ragsearch.retrieval.types import Passage
+from tests.fulldisk import run_on_full_disk
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
 CRASH_SCRIPT = r"""
@@ -184,30 +185,16 @@ print(json.dumps(out))
 
 
 def test_an_index_opens_and_serves_reads_on_a_full_disk(tmp_path: Path) -> None:
-    """A full disk for real: a 2 MB tmpfs in a private mount namespace (`unshare`, root mapped in a user
-    namespace), the index copied onto it and the rest filled, so every write gets ENOSPC. Opening the store
-    used to fail (SQLite cannot size `store.sqlite-shm`: disk I/O error); now reads work and a write is refused."""
-    import shutil
-
-    if shutil.which("unshare") is None:
-        pytest.skip("needs util-linux unshare to mount a private tmpfs")
+    """Every write gets ENOSPC (tests/fulldisk.py: a full tmpfs). Opening the store used to fail (SQLite
+    cannot size `store.sqlite-shm`: disk I/O error); now reads work, a write is refused, and once there is
+    space again the same open index writes."""
     backend = EmbeddedBackend(tmp_path / "src")
     with backend.create("kb", SPEC) as idx:
         idx.upsert(embed(DOCS))
     mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    shell = (
-        'mount -t tmpfs -o size=2m tmpfs "$1" || exit 77; cp -a "$2" "$1/home"; '
-        'dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null; exec "$3" -c "$4" "$1/home"'
+    proc = run_on_full_disk(
+        tmp_path / "src", mnt, [sys.executable, "-c", FULL_DISK_READ_SCRIPT, str(mnt / "home")]
     )
-    repo = Path(__file__).resolve().parents[3]
-    proc = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", shell, "sh", str(mnt),
-         str(tmp_path / "src"), sys.executable, FULL_DISK_READ_SCRIPT],
-        cwd=repo, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    if proc.returncode == 77 or "unshare failed" in proc.stderr:
-        pytest.skip(f"cannot mount a private tmpfs here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["count"] == 5 and out["bm25"][:2] == ["p1", "p2"] and out["dense"] == "p1", out
