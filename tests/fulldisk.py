@@ -17,19 +17,37 @@ SHELL = (
 )
 
 
-def run_on_full_disk(
-    src: Path, mnt: Path, argv: list[str], env: dict[str, str] | None = None, size: str = "2m"
-) -> subprocess.CompletedProcess[str]:
-    """Copy the folder `src` to `mnt/home` on a tmpfs of `size` mounted at `mnt` (an empty folder), fill the
-    rest (`mnt/fill`), then run `argv` there (in the repository root). Skips the test where no tmpfs can be
-    mounted this way."""
+def full_disk_argv(src: Path, mnt: Path, argv: list[str], size: str = "2m") -> list[str]:
+    """The command line that copies the folder `src` to `mnt/home` on a tmpfs of `size` mounted at `mnt` (an
+    empty folder), fills the rest (`mnt/fill`), then runs `argv`; it exits 77 where no tmpfs can be mounted.
+    Only the mount namespace is private: a server started this way listens on the host's loopback."""
     if shutil.which("unshare") is None:
         pytest.skip("needs util-linux unshare to mount a private tmpfs")
     mnt.mkdir(exist_ok=True)
+    return [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        SHELL,
+        "sh",
+        str(mnt),
+        str(src),
+        size,
+        *argv,
+    ]
+
+
+def run_on_full_disk(
+    src: Path, mnt: Path, argv: list[str], env: dict[str, str] | None = None, size: str = "2m"
+) -> subprocess.CompletedProcess[str]:
+    """`argv` run to the end on a full disk (see `full_disk_argv`), in the repository root. Skips the test
+    where no tmpfs can be mounted this way."""
     proc = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", SHELL, "sh", str(mnt), str(src), size, *argv],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        full_disk_argv(src, mnt, argv, size), cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     if proc.returncode == 77 or "unshare failed" in proc.stderr:
         pytest.skip(f"cannot mount a private tmpfs here: {proc.stderr.strip()[-300:]}")
     return proc

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
+import errno
+import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,7 +20,7 @@ from ragsearch.app.api.schemas import DeletedOut, DocumentsIn, ErrorResponse, In
 from ragsearch.app.services import open_or_create_index
 from ragsearch.app.usecases import IngestStopped, add_records, delete_items
 from ragsearch.ingest.readers import Record, read_jsonl
-from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.errors import BackendUnavailableError, InvalidInputError
 from ragsearch.retrieval.types import Passage
 
 T = TypeVar("T")
@@ -102,6 +105,24 @@ async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]]
     return done[0]
 
 
+@contextlib.contextmanager
+def disk_full_is_503() -> Iterator[None]:
+    """A write that fails for want of space is a 503 (`BackendUnavailableError`), not an unexpected 500."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        full = (errno.ENOSPC, errno.EDQUOT) if isinstance(exc, OSError) else ()
+        if (
+            getattr(exc, "errno", None) in full
+            or getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
+        ):
+            raise BackendUnavailableError(
+                "the index's disk is full: the write failed; free disk space and send the request again "
+                "(passages already stored are skipped)"
+            ) from None
+        raise
+
+
 def _ingest(
     request: Request,
     runtime: RuntimeDep,
@@ -114,7 +135,8 @@ def _ingest(
     if not runtime.backend.exists(name):
         open_or_create_index(runtime.backend, name, runtime.embedder, runtime.settings).close()
     try:
-        report = add_records(runtime.index(name), runtime.embedder, records, stop=stop)
+        with disk_full_is_503():
+            report = add_records(runtime.index(name), runtime.embedder, records, stop=stop)
     except IngestStopped as stopped:
         metrics: Metrics = request.app.state.metrics
         metrics.ingest_disconnects.labels(request.url.path).inc()
@@ -147,7 +169,8 @@ def delete_document(
     item_id: str, runtime: RuntimeDep, index: Annotated[str | None, Query(max_length=64)] = None
 ) -> DeletedOut:
     idx = runtime.index(index)
-    deleted = delete_items(idx, runtime.settings, item_id)
+    with disk_full_is_503():
+        deleted = delete_items(idx, runtime.settings, item_id)
     if not deleted:
         raise HTTPException(404, f"no passage or document {item_id!r} in index {idx.name!r}")
     return DeletedOut(id=item_id, deleted=deleted)
