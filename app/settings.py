@@ -239,6 +239,13 @@ class Settings(BaseSettings):
     index: str = Field("default", description="the index the API and UI serve")
     datasets_url: str = Field(BEIR_URL, description="where `ragsearch datasets get` downloads BEIR archives")
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    cli_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU priority (Unix nice) of every command but serve and ui: on a busy machine the "
+        "server's searches come first; 0 leaves it unchanged",
+    )
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()

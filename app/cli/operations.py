@@ -75,7 +75,7 @@ def serve(
 
     from ragsearch.app.api.main import create_app, server_config
 
-    s = settings()
+    s = settings(batch=False)
     bind_host, bind_port = host or s.api.host, port or s.api.port
     app = create_app(s)
     url = http_url(bind_host, bind_port)
@@ -101,7 +101,7 @@ def ui(
     import ragsearch.app as app_pkg
 
     require("streamlit")  # a clear error without the `ui` extra
-    s = settings()
+    s = settings(batch=False)
     sys.stdout.write(f"ragsearch UI: {http_url('localhost', port)} (API: {s.api.url})\n")
     sys.stdout.flush()
     script = _Path(app_pkg.__file__).parent / "ui.py"
