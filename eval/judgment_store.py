@@ -136,8 +136,8 @@ class JudgmentStore:
             )
             created = datetime.now(UTC).isoformat(timespec="seconds")
             while True:
-                have = self.versions(jl.name)
-                version = f"v{int(have[-1][1:]) + 1 if have else 1:04d}"
+                taken = [int(p.name[1:]) for p in folder.iterdir() if VERSION_RE.match(p.name)]
+                version = f"v{max(taken, default=0) + 1:04d}"  # a torn folder's number is not reused
                 saved = replace(jl, version=version, created_at=created)
                 (tmp / "manifest.json").write_text(
                     json.dumps(saved.manifest(), indent=2) + "\n", encoding="utf-8"

@@ -81,7 +81,7 @@ def judgments_import(
     queries: Annotated[
         Path | None,
         typer.Option(
-            help="query texts for a qrels file: queries.jsonl or qid<TAB>text (default: the BEIR folder's)"
+            help="query texts: queries.jsonl or qid<TAB>text (default: queries.jsonl beside the file or its BEIR folder's)"
         ),
     ] = None,
     map_grades: Annotated[
@@ -103,7 +103,8 @@ def judgments_import(
         origin = f"{dataset.resolve()} split {split_name}"
     else:
         qrels_path, origin = dataset, str(dataset.resolve())
-        queries_path = queries or dataset.parent.parent / "queries.jsonl"
+        beside = [d / "queries.jsonl" for d in (dataset.parent, dataset.parent.parent)]
+        queries_path = queries or next((p for p in beside if p.is_file()), beside[0])
     if not qrels_path.is_file():
         have = sorted(p.stem for p in (dataset / "qrels").glob("*.tsv")) if dataset.is_dir() else []
         raise InvalidInputError(
