@@ -101,7 +101,7 @@ class JudgmentList:
                 docs = qrels.setdefault(r.query_id, {})
                 docs[r.doc_id] = max(r.grade, docs.get(r.doc_id, r.grade))
         queries = {q: self.queries[q] for q in qids if q in qrels}
-        return JudgedSplit(self.name, f"{self.version}:{part}" if part else self.version, queries, qrels)
+        return JudgedSplit(self.name, f"{self.version}.{part}" if part else self.version, queries, qrels)
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -212,6 +212,11 @@ def from_qrels(
         )
     graded, duplicates = last_wins((r.query_id, r.doc_id, int(r.grade)) for r in checked)
     judged, missing = judge_against(index, graded)
+    if missing and not judged:
+        raise InvalidInputError(
+            f"none of the {len(missing)} judged passages is in index {index.name!r} (e.g. {missing[0][1]!r}): "
+            "judgments name passage ids of the index they judge; check --index; nothing was written"
+        )
     kept = {r.query_id for r in judged}
     build = {
         "lines": len(rows),
@@ -269,7 +274,7 @@ def split(jl: JudgmentList, dev_fraction: float, seed: int) -> JudgmentList:
     random.Random(seed).shuffle(qids)
     n_dev = min(max(round(dev_fraction * len(qids)), 1), len(qids) - 1)
     parts = {"dev": sorted(qids[:n_dev]), "held": sorted(qids[n_dev:])}
-    build = {"split": {"dev_fraction": dev_fraction, "seed": seed, "of": jl.ref}}
+    build = {**jl.build, "split": {"dev_fraction": dev_fraction, "seed": seed, "of": jl.ref}}
     return replace(jl, derived_from=(jl.ref,), parts=parts, build=build)
 
 

@@ -50,7 +50,7 @@ def emit(payload: dict[str, Any], as_json: bool, lines: list[str]) -> None:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
         for line in lines:
-            out.print(line, markup=False, highlight=False)
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def summary(jl: JudgmentList) -> str:

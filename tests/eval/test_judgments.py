@@ -106,6 +106,8 @@ def test_split_is_deterministic_disjoint_by_query_and_recorded(
     assert saved.version == "v0002" and saved.derived_from == ("sf-test@v0001",)
     loaded = store.load("sf-test")
     assert loaded.parts == a.parts and loaded.rows == jl.rows
+    assert loaded.build["split"] == {"dev_fraction": 0.25, "seed": 7, "of": "sf-test@v0001"}
+    assert loaded.build["duplicates"] == jl.build["duplicates"]  # what the import did stays visible
     dev_split, held_split = loaded.judged_split("dev"), loaded.judged_split("held")
     assert set(dev_split.queries) == dev and set(held_split.qrels) == held
     with pytest.raises(InvalidInputError, match="no dev part"):
@@ -126,6 +128,8 @@ def test_rows_naming_passages_not_in_the_index_are_counted_listed_and_the_rest_k
     assert jl.build["not_in_index"] == 2
     assert jl.build["not_in_index_rows"] == [[q, "no-such-doc"], ["q-orphan", "nor-this"]]
     assert jl.build["queries_without_rows"] == ["q-orphan"] and "q-orphan" not in jl.queries
+    with pytest.raises(InvalidInputError, match="none of the 2 judged passages is in index 'sf'"):
+        from_qrels("only-holes", index, extra, queries, IMPORTED)
 
 
 def test_duplicate_rows_last_wins_and_are_counted(scifact_slice: Path, index: SearchIndex) -> None:
