@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,19 @@ def splits(dataset_dir: Path) -> list[str]:
     return sorted(p.stem for p in (Path(dataset_dir) / "qrels").glob("*.tsv"))
 
 
-def read_qrels(path: Path) -> Qrels:
+@dataclass(frozen=True, slots=True)
+class QrelRow:
+    """One judgment line as written: `where` is `file:line`; the grade is not yet checked."""
+
+    where: str
+    query_id: str
+    doc_id: str
+    grade: float
+
+
+def iter_qrels(path: Path) -> Iterator[QrelRow]:
     """BEIR TSV (`query-id corpus-id score`, header optional) or TREC qrels (`qid iter docid rel`), the fields
-    separated by tabs or, in a line without a tab, by any whitespace."""
-    qrels: Qrels = {}
+    separated by tabs or, in a line without a tab, by any whitespace; every line, duplicates included."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             line = line.rstrip("\r\n")
@@ -40,10 +50,17 @@ def read_qrels(path: Path) -> Qrels:
                     f"{path}:{lineno}: expected 'query-id corpus-id score' or TREC 'qid iter docid rel'"
                 )
             try:
-                rel = int(float(row[2]))
+                grade = float(row[2])
             except ValueError:
                 raise InvalidInputError(f"{path}:{lineno}: relevance {row[2]!r} is not a number") from None
-            qrels.setdefault(row[0], {})[row[1]] = rel
+            yield QrelRow(f"{path}:{lineno}", row[0], row[1], grade)
+
+
+def read_qrels(path: Path) -> Qrels:
+    """Qrels as {query: {doc: relevance}} (see `iter_qrels`; a repeated pair keeps the last line)."""
+    qrels: Qrels = {}
+    for row in iter_qrels(path):
+        qrels.setdefault(row.query_id, {})[row.doc_id] = int(row.grade)
     return qrels
 
 

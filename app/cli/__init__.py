@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from ragsearch.app.cli import documents, evaluation, indexes, ltr, operations, querying  # noqa: F401  (registers commands)
+from ragsearch.app.cli import (  # noqa: F401  (registers commands)
+    documents,
+    evaluation,
+    indexes,
+    judgments,
+    ltr,
+    operations,
+    querying,
+)
 from ragsearch.app.cli.common import cli
 from ragsearch.retrieval.errors import RagsearchError
 

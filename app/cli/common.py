@@ -49,10 +49,16 @@ models_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+judgments_app = typer.Typer(
+    help="Judgment lists: import, list, show, export, merge, split.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 cli.add_typer(indexes_app, name="indexes")
 cli.add_typer(datasets_app, name="datasets")
 cli.add_typer(feedback_app, name="feedback")
 cli.add_typer(models_app, name="models")
+cli.add_typer(judgments_app, name="judgments")
 
 out = Console()
 err = Console(stderr=True)

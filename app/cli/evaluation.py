@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -37,8 +38,10 @@ from ragsearch.app.services import (
 )
 from ragsearch.app.settings import Settings
 from ragsearch.app.usecases import EVAL_DEPTH, evaluate, run_config
-from ragsearch.eval.data import load_split, read_topics
+from ragsearch.eval.data import JudgedSplit, load_split, read_topics
 from ragsearch.eval.evaluate import EvalReport, SystemResult
+from ragsearch.eval.judgment_store import JudgmentStore
+from ragsearch.eval.judgments import freshness
 from ragsearch.eval.metrics import DEFAULT_MEASURES, format_p, parse_measures
 from ragsearch.eval.runs import trec_lines, write_trec
 from ragsearch.eval.subsets import SUBSETS, subset_queries
@@ -64,11 +67,28 @@ def do_eval(
     configs = [parse_system(name, base) for name in systems]
     split = load_split(dataset_dir, split_name)
     subset_qids = subset_queries(subset, dataset_dir, split_name, split.qrels) if subset else None
+    return run_eval(
+        split, index_name, configs, s, runs_dir, subset, subset_qids, exclude_training_queries, measures
+    )
+
+
+def run_eval(
+    split: JudgedSplit,
+    index_name: str,
+    configs: list[SearchConfig],
+    s: Settings,
+    runs_dir: Path | None,
+    subset: str | None = None,
+    subset_qids: list[str] | None = None,
+    exclude_training_queries: bool = False,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    notes: Sequence[str] = (),
+) -> EvalReport:
     idx = make_backend(s).open(index_name)
     try:
         engine = make_engine(idx, make_embedder(s), s)
         with progress_bar("eval", None) as bar:
-            return evaluate(
+            report = evaluate(
                 engine,
                 split,
                 configs,
@@ -78,8 +98,49 @@ def do_eval(
                 exclude_training_queries,
                 measures,
             )
+        return dataclasses.replace(report, notes=(*notes, *report.notes))
     finally:
         idx.close()
+
+
+def do_eval_judgments(
+    ref: str,
+    index_name: str | None,
+    part: str | None,
+    systems: list[str],
+    s: Settings,
+    runs_dir: Path | None,
+    model: str | None = None,
+    exclude_training_queries: bool = False,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+) -> EvalReport:
+    """`eval --judgments J`: the list's queries and rows (document level) on the list's own index."""
+    parse_measures(measures)
+    base = default_search_config(s).replace(ltr_model=model)
+    configs = [parse_system(name, base) for name in systems]
+    jl = JudgmentStore(s.home).load(ref)
+    if index_name is not None and index_name != jl.index:
+        raise InvalidInputError(
+            f"judgment list {jl.ref} judges index {jl.index!r}, not {index_name!r}: "
+            f"leave out --index, or import judgments for {index_name!r}"
+        )
+    split = jl.judged_split(part)
+    idx = make_backend(s).open(jl.index)
+    try:
+        fresh = freshness(jl, idx)
+    finally:
+        idx.close()
+    notes = [
+        f"{what}: {len(rows)} of {len(jl.rows)} judged rows ({why})"
+        for what, rows, why in (
+            ("stale", fresh.stale, "their passage changed since judged"),
+            ("missing", fresh.missing, "their passage is no longer in the index"),
+        )
+        if rows
+    ]
+    return run_eval(
+        split, jl.index, configs, s, runs_dir, None, None, exclude_training_queries, measures, notes
+    )
 
 
 def print_eval(report: EvalReport) -> None:
@@ -138,9 +199,20 @@ def parse_systems(systems: str) -> list[str]:
 
 @cli.command("eval")
 def eval_cmd(
-    dataset_dir: DatasetArg,
-    index: IndexOpt = "default",
+    dataset_dir: Annotated[
+        Path | None,
+        typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv (or give --judgments)"),
+    ] = None,
+    index: Annotated[
+        str | None, typer.Option("--index", "-i", help="index name (default: default, or the list's index)")
+    ] = None,
     split: Annotated[str, typer.Option(help="qrels split to evaluate on")] = "test",
+    judgments: Annotated[
+        str | None, typer.Option(help="a judgment list (NAME or NAME@vNNNN) instead of DATASET and --split")
+    ] = None,
+    part: Annotated[
+        str | None, typer.Option(help="with --judgments: only the dev or held queries of a split list")
+    ] = None,
     systems: Annotated[
         str, typer.Option(help="comma-separated systems (modes, or ltr:VERSION); the first is the baseline")
     ] = ("bm25,dense,hybrid"),
@@ -166,18 +238,41 @@ def eval_cmd(
     """Evaluate systems (modes or ltr:VERSION) on judged queries: the measures, and against the first system
     the difference and a paired t-test (Holm-corrected when several are compared). JSON has per-query values."""
     s = settings(backend)
-    report = do_eval(
-        dataset_dir,
-        index,
-        split,
-        parse_systems(systems),
-        s,
-        runs,
-        model,
-        subset,
-        exclude_training_queries,
-        parse_list(measures, "--measures"),
-    )
+    if (dataset_dir is None) == (judgments is None):
+        raise InvalidInputError("give either DATASET (with --split) or --judgments NAME, not both or neither")
+    if judgments is not None:
+        if subset is not None:
+            raise InvalidInputError(
+                "--subset needs a dataset's train judgments: use DATASET, not --judgments"
+            )
+        report = do_eval_judgments(
+            judgments,
+            index,
+            part,
+            parse_systems(systems),
+            s,
+            runs,
+            model,
+            exclude_training_queries,
+            parse_list(measures, "--measures"),
+        )
+    elif dataset_dir is not None:
+        if part is not None:
+            raise InvalidInputError(
+                "--part picks the dev or held queries of a judgment list: give --judgments"
+            )
+        report = do_eval(
+            dataset_dir,
+            index or "default",
+            split,
+            parse_systems(systems),
+            s,
+            runs,
+            model,
+            subset,
+            exclude_training_queries,
+            parse_list(measures, "--measures"),
+        )
     if not as_json:
         print_eval(report)
     write_json(report.to_json(), as_json, output)
