@@ -176,6 +176,7 @@ def run_config(
     vectors: dict[str, Vector] | None = None,
     depth: int = EVAL_DEPTH,
     progress: ProgressFactory | None = None,
+    label: str | None = None,
 ) -> Run:
     """One configuration over `queries` (qid -> text) through the search entry point: a TREC run."""
     if vectors is None:
@@ -186,7 +187,7 @@ def run_config(
         return engine.search(text, ranking, query_vector=vector).hits
 
     return run_system(
-        rank, queries, vectors, progress(f"run {config.label}", len(queries)) if progress else None
+        rank, queries, vectors, progress(f"run {label or config.label}", len(queries)) if progress else None
     )
 
 
@@ -205,6 +206,27 @@ def evaluate(
 
     A learned ranker is never measured on queries it was trained or early-stopped on: refused, or with
     `exclude_training_queries` those queries are left out for every system (the report says so)."""
+    report, _ = evaluate_runs(
+        engine, split, systems, subset, progress, runs_dir, exclude_training_queries, measures
+    )
+    return report
+
+
+def evaluate_runs(
+    engine: SearchEngine,
+    split: JudgedSplit,
+    systems: Sequence[SearchConfig],
+    subset: tuple[str, Sequence[str]] | None = None,
+    progress: ProgressFactory | None = None,
+    runs_dir: Path | None = None,
+    exclude_training_queries: bool = False,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    labels: Sequence[str] | None = None,
+) -> tuple[EvalReport, dict[str, Run]]:
+    """`evaluate`, also returning the runs; `labels` name the systems (default: each config's label)."""
+    names = list(labels) if labels is not None else [c.label for c in systems]
+    if len(names) != len(systems) or len(set(names)) != len(names):
+        raise InvalidInputError(f"systems need distinct names, one each: {', '.join(names)}")
     qids = list(split.queries) if subset is None else [q for q in subset[1] if q in split.queries]
     asked = len(qids)
     qids, notes = exclude_seen(engine, split, systems, qids, exclude_training_queries)
@@ -216,9 +238,10 @@ def evaluate(
     queries = {q: split.queries[q] for q in qids}
     vectors = dict(zip(qids, engine.encode([queries[q] for q in qids]), strict=True))
     runs = {
-        config.label: run_config(engine, config, queries, vectors, EVAL_DEPTH, progress) for config in systems
+        name: run_config(engine, config, queries, vectors, EVAL_DEPTH, progress, name)
+        for name, config in zip(names, systems, strict=True)
     }
     if runs_dir:
         save_runs(runs, runs_dir, split.dataset, split.split)
     report = compare_systems(split, runs, measures, qids, subset_name)
-    return dataclasses.replace(report, notes=tuple(notes))
+    return dataclasses.replace(report, notes=tuple(notes)), runs

@@ -81,6 +81,8 @@ def build_config(values: dict[str, Any]) -> SearchConfig:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
         )
+        if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+            problems += f" (valid fields: {', '.join(SearchConfig.model_fields)})"
         raise InvalidInputError(f"invalid search configuration: {problems}") from None
 
 

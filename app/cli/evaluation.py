@@ -41,7 +41,7 @@ from ragsearch.app.usecases import EVAL_DEPTH, evaluate, run_config
 from ragsearch.eval.data import JudgedSplit, load_split, read_topics
 from ragsearch.eval.evaluate import EvalReport, SystemResult
 from ragsearch.eval.judgment_store import JudgmentStore
-from ragsearch.eval.judgments import freshness
+from ragsearch.eval.judgments import JudgmentList, freshness
 from ragsearch.eval.metrics import DEFAULT_MEASURES, format_p, parse_measures
 from ragsearch.eval.runs import trec_lines, write_trec
 from ragsearch.eval.subsets import SUBSETS, subset_queries
@@ -125,12 +125,20 @@ def do_eval_judgments(
             f"leave out --index, or import judgments for {index_name!r}"
         )
     split = jl.judged_split(part)
+    notes = freshness_notes(jl, s)
+    return run_eval(
+        split, jl.index, configs, s, runs_dir, None, None, exclude_training_queries, measures, notes
+    )
+
+
+def freshness_notes(jl: JudgmentList, s: Settings) -> list[str]:
+    """Notes on the list's rows whose passage changed since judged (stale) or left the index (missing)."""
     idx = make_backend(s).open(jl.index)
     try:
         fresh = freshness(jl, idx)
     finally:
         idx.close()
-    notes = [
+    return [
         f"{what}: {len(rows)} of {len(jl.rows)} judged rows ({why})"
         for what, rows, why in (
             ("stale", fresh.stale, "their passage changed since judged"),
@@ -138,9 +146,6 @@ def do_eval_judgments(
         )
         if rows
     ]
-    return run_eval(
-        split, jl.index, configs, s, runs_dir, None, None, exclude_training_queries, measures, notes
-    )
 
 
 def print_eval(report: EvalReport) -> None:
