@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from ragsearch.eval.data import Qrels
 from ragsearch.eval.runs import Run
+from ragsearch.retrieval.errors import InvalidInputError
 
 UNJUDGED_DEPTH = 10
 
@@ -62,8 +64,13 @@ class ExperimentStore:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex}.tmp"
         tmp.mkdir()
-        (tmp / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        os.rename(tmp, folder)
+        try:
+            (tmp / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            if folder.exists():
+                raise InvalidInputError(f"experiment {folder.name} of index {index!r} exists already")
+            os.rename(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return folder / "result.json"
 
     def ids(self, index: str) -> list[str]:
