@@ -252,5 +252,5 @@ def print_experiment(result: dict[str, Any], report: Any, path: Path) -> None:
         )
     out.print(table)
     for note in result["notes"]:
-        out.print(f"note: {note}", markup=False, highlight=False)
-    out.print(f"experiment {result['id']} saved: {path}", markup=False, highlight=False)
+        out.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"experiment {result['id']} saved: {path}", markup=False, highlight=False, soft_wrap=True)
