@@ -79,11 +79,10 @@ class ConfigStore:
         return path
 
     def has(self, index: str, name: str) -> bool:
-        return (
-            NAME_RE.match(index) is not None
-            and NAME_RE.match(name) is not None
-            and self.path(index, name).is_file()
-        )
+        """Whether `index` has a configuration stored as `name` (False for names no file can have)."""
+        if not (NAME_RE.match(index) and NAME_RE.match(name)):
+            return False
+        return (self.root / index / f"{name}.json").is_file()
 
     def load(self, index: str, name: str) -> SearchConfig:
         path = self.path(index, name)
