@@ -163,8 +163,8 @@ def experiment_cmd(
     baseline: Annotated[
         str | None,
         typer.Option(
-            help="the configuration the others are tested against (default: the first of --configs; "
-            "a per-index served configuration does not exist yet)"
+            help="the configuration the others are tested against, added to --configs when not listed "
+            "(default: the first of --configs; a per-index served configuration does not exist yet)"
         ),
     ] = None,
     part: Annotated[str | None, typer.Option(help="only the dev or held queries of a split list")] = None,
