@@ -18,6 +18,9 @@ class JudgedSplit:
     split: str
     queries: dict[str, str]
     qrels: Qrels
+    origins: frozenset[str] = frozenset()
+    """The datasets the judgments were imported from when `dataset` is a judgment list's name (the leakage
+    check compares a model's training queries with the queries of those datasets)."""
 
 
 def splits(dataset_dir: Path) -> list[str]:

@@ -52,6 +52,8 @@ class Provenance:
     origin: str = ""
     model: str | None = None
     prompt_version: str | None = None
+    dataset: str = ""
+    """the dataset (its folder name, as a trained model's manifest names it) the rows were imported from"""
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -101,7 +103,10 @@ class JudgmentList:
                 docs = qrels.setdefault(r.query_id, {})
                 docs[r.doc_id] = max(r.grade, docs.get(r.doc_id, r.grade))
         queries = {q: self.queries[q] for q in qids if q in qrels}
-        return JudgedSplit(self.name, f"{self.version}.{part}" if part else self.version, queries, qrels)
+        origins = frozenset(p.dataset for p in self.provenance if p.dataset)
+        return JudgedSplit(
+            self.name, f"{self.version}.{part}" if part else self.version, queries, qrels, origins
+        )
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -122,7 +127,8 @@ class JudgmentList:
 
 
 def vars_of(p: Provenance) -> dict[str, Any]:
-    return {"source": p.source, "origin": p.origin, "model": p.model, "prompt_version": p.prompt_version}
+    return {"source": p.source, "origin": p.origin, "model": p.model, "prompt_version": p.prompt_version,
+            "dataset": p.dataset}  # fmt: skip
 
 
 def shown(items: Sequence[object]) -> str:

@@ -115,7 +115,9 @@ def judgments_import(
     rows = list(iter_qrels(qrels_path))
     texts = read_topics(queries_path)
     with opened(s, index) as idx:
-        jl = from_qrels(name, idx, rows, texts, Provenance("imported", origin), grade_map)
+        # the dataset's folder name, as a model's manifest names the dataset it was trained on (leakage check)
+        source = dataset.resolve().name if dataset.is_dir() else queries_path.resolve().parent.name
+        jl = from_qrels(name, idx, rows, texts, Provenance("imported", origin, dataset=source), grade_map)
     saved = JudgmentStore(s.home).save(jl)
     emit(saved.manifest(), as_json, [f"imported {summary(saved)}", *build_lines(saved)])
 

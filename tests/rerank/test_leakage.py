@@ -78,6 +78,13 @@ def test_a_model_is_never_measured_on_its_training_or_early_stopping_queries(
     r = cli(home, "eval", data, "--index", "cf", "--split", "test", "--systems", f"hybrid,ltr:{m['version']}",
             "--exclude-training-queries", env=FAST)  # fmt: skip
     assert r.returncode == 1 and "no other query is left" in r.stderr
+    # the same judgments as a judgment list (another name than the dataset's): still refused
+    r = cli(home, "judgments", "import", data, "--split", "test", "--index", "cf", "--name", "cf-test",
+            "--map-grades", "4=3")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = cli(home, "eval", "--judgments", "cf-test", "--systems", f"hybrid,ltr:{m['version']}", env=FAST)
+    assert r.returncode == 1, r.stdout
+    assert f"ltr:{m['version']} was trained or early-stopped on 50 of 50 queries" in r.stderr
 
     # trained on fold1 only (early stopping on a hold-out of it): fold2's half of test is fair
     r = cli(home, "train", data, "--index", "cf", "--split", "fold1", "--json", env=FAST)
