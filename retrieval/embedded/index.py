@@ -50,7 +50,7 @@ class EmbeddedIndex:
         lock_timeout_s: float = 30.0,
     ) -> None:
         self.path = path
-        self._name = name
+        self.name = name
         self.vector_index = vector_index
         self._lock = threading.RLock()  # the view (slots, maps, tantivy reader) and the SQLite connection
         self._writer = threading.Lock()  # one writing thread per instance; the file lock does processes
@@ -65,10 +65,10 @@ class EmbeddedIndex:
         spec_json = self._store.get_meta("spec")
         if spec_json is None:
             raise RagsearchError(f"index {name!r} at {path} has no spec: it was never fully created; drop it")
-        self._spec = IndexSpec.from_dict(json.loads(spec_json))
-        self._analyzer = build_analyzer(self._spec.analyzer)
-        self._bm25 = Bm25(path / "bm25", self._spec.analyzer, self._analyzer, create=False)
-        self._vectors = Vectors(path, self._spec.dim, vector_index)
+        self.spec = IndexSpec.from_dict(json.loads(spec_json))
+        self._analyzer = build_analyzer(self.spec.analyzer)
+        self._bm25 = Bm25(path / "bm25", self.spec.analyzer, self._analyzer, create=False)
+        self._vectors = Vectors(path, self.spec.dim, vector_index)
         self._generation = -1
         self._version = -1
         self._pending = 0
@@ -79,14 +79,6 @@ class EmbeddedIndex:
         self._recover()
 
     # ---- properties -------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def spec(self) -> IndexSpec:
-        return self._spec
-
     @property
     def _tantivy(self) -> tantivy.Index:
         """The tantivy index (tests read its document count)."""
@@ -142,8 +134,8 @@ class EmbeddedIndex:
     def _require(self, problems: list[str], what: str) -> None:
         if problems:
             raise IndexCorruptError(
-                f"index {self._name!r} is damaged: {'; '.join(problems)}. {what} would return wrong results; "
-                f"fix it with `ragsearch indexes repair {self._name}`"
+                f"index {self.name!r} is damaged: {'; '.join(problems)}. {what} would return wrong results; "
+                f"fix it with `ragsearch indexes repair {self.name}`"
             )
 
     # ---- writes -----------------------------------------------------------------------------
@@ -174,10 +166,10 @@ class EmbeddedIndex:
             return
         items = list({ep.passage.id: ep for ep in passages}.values())
         matrix = np.stack([np.asarray(ep.vector, dtype=np.float32).reshape(-1) for ep in items])
-        if matrix.shape[1] != self._spec.dim:
+        if matrix.shape[1] != self.spec.dim:
             raise InvalidInputError(
-                f"vectors of dimension {matrix.shape[1]} cannot go into index {self._name!r} "
-                f"(built with {self._spec.embedding_model}, dimension {self._spec.dim})"
+                f"vectors of dimension {matrix.shape[1]} cannot go into index {self.name!r} "
+                f"(built with {self.spec.embedding_model}, dimension {self.spec.dim})"
             )
         if not np.all(np.isfinite(matrix)):
             raise InvalidInputError("vectors contain NaN or infinite values; nothing was written")
@@ -189,13 +181,11 @@ class EmbeddedIndex:
             self._require_healthy()
             file = self._vectors.vector_file
             if not file.exists:  # lost while no passage needed it: nothing to keep
-                VectorFile.create(file.path, self._spec.dim)
+                VectorFile.create(file.path, self.spec.dim)
             try:
                 start = file.append(matrix)
             except FileNotFoundError:
-                raise IndexCorruptError(
-                    f"index {self._name!r}: {file.path} vanished during a write"
-                ) from None
+                raise IndexCorruptError(f"index {self.name!r}: {file.path} vanished during a write") from None
             rows = [
                 (
                     ep.passage.id,
@@ -304,7 +294,7 @@ class EmbeddedIndex:
 
     def repair(self, embedder: Embedder) -> RepairReport:
         """Make every part agree with the store again; see `maintenance.repair`."""
-        check_compatible(self._spec, embedder, self._name)
+        check_compatible(self.spec, embedder, self.name)
         with self._writer, self._write_lock.hold():
             return maintenance.repair(self, embedder)
 
@@ -371,9 +361,9 @@ class EmbeddedIndex:
     def vector_search(self, vector: Vector, k: int, filters: Filters | None = None) -> list[ScoredId]:
         check_filters(filters)
         q = normalize_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
-        if q.shape[0] != self._spec.dim:
+        if q.shape[0] != self.spec.dim:
             raise InvalidInputError(
-                f"query vector has dimension {q.shape[0]}, index {self._name!r} has {self._spec.dim}"
+                f"query vector has dimension {q.shape[0]}, index {self.name!r} has {self.spec.dim}"
             )
         self._fresh()
         with self._lock:
