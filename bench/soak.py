@@ -69,7 +69,12 @@ MODES = ("bm25", "dense", "hybrid", "ltr")
 
 def child_env(home: Path, index: str, llm_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-    keep = ("RAGSEARCH_EMBEDDING_ONNX_CACHE", "RAGSEARCH_DATA_DIR", "RAGSEARCH_EMBEDDING_QUERY_THREADS")
+    keep = (
+        "RAGSEARCH_EMBEDDING_ONNX_CACHE",
+        "RAGSEARCH_DATA_DIR",
+        "RAGSEARCH_EMBEDDING_QUERY_THREADS",
+        "RAGSEARCH_CLI_NICE",
+    )
     env.update({k: os.environ[k] for k in keep if os.environ.get(k)})
     env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX=index, RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
                RAGSEARCH_LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1", RAGSEARCH_LLM_API_KEY="none",
