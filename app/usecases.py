@@ -191,27 +191,6 @@ def run_config(
     )
 
 
-def evaluate(
-    engine: SearchEngine,
-    split: JudgedSplit,
-    systems: Sequence[SearchConfig],
-    subset: tuple[str, Sequence[str]] | None = None,
-    progress: ProgressFactory | None = None,
-    runs_dir: Path | None = None,
-    exclude_training_queries: bool = False,
-    measures: Sequence[str] = DEFAULT_MEASURES,
-) -> EvalReport:
-    """Run every configuration over the judged queries (each through the one search entry point) and
-    compare them against the first: metrics and paired tests. `subset` = (name, query ids).
-
-    A learned ranker is never measured on queries it was trained or early-stopped on: refused, or with
-    `exclude_training_queries` those queries are left out for every system (the report says so)."""
-    report, _ = evaluate_runs(
-        engine, split, systems, subset, progress, runs_dir, exclude_training_queries, measures
-    )
-    return report
-
-
 def evaluate_runs(
     engine: SearchEngine,
     split: JudgedSplit,
@@ -223,7 +202,12 @@ def evaluate_runs(
     measures: Sequence[str] = DEFAULT_MEASURES,
     labels: Sequence[str] | None = None,
 ) -> tuple[EvalReport, dict[str, Run]]:
-    """`evaluate`, also returning the runs; `labels` name the systems (default: each config's label)."""
+    """Run every configuration over the judged queries (each through the one search entry point) and
+    compare them against the first: (metrics and paired tests, the runs). `subset` = (name, query ids);
+    `labels` name the systems (default: each config's label).
+
+    A learned ranker is never measured on queries it was trained or early-stopped on: refused, or with
+    `exclude_training_queries` those queries are left out for every system (the report says so)."""
     names = list(labels) if labels is not None else [c.label for c in systems]
     if len(names) != len(systems) or len(set(names)) != len(names):
         raise InvalidInputError(f"systems need distinct names, one each: {', '.join(names)}")

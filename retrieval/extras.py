@@ -7,6 +7,7 @@ ImportError from deep inside a request.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 
@@ -37,8 +38,10 @@ def require(module: str) -> ModuleType:
         ) from None
 
 
+@functools.cache
 def available(module: str) -> bool:
-    """Whether `module` can be imported (it is imported to find out)."""
+    """Whether `module` can be imported (it is imported to find out; the answer is kept, because a failed
+    import is not cached by Python and this is asked on every vector search of a large `auto` index)."""
     try:
         importlib.import_module(module)
     except ImportError:

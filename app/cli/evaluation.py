@@ -37,7 +37,7 @@ from ragsearch.app.services import (
     make_registry,
 )
 from ragsearch.app.settings import Settings
-from ragsearch.app.usecases import EVAL_DEPTH, evaluate, run_config
+from ragsearch.app.usecases import EVAL_DEPTH, evaluate_runs, run_config
 from ragsearch.eval.data import JudgedSplit, load_split, read_topics
 from ragsearch.eval.evaluate import EvalReport, SystemResult
 from ragsearch.eval.judgment_store import JudgmentStore
@@ -88,7 +88,7 @@ def run_eval(
     try:
         engine = make_engine(idx, make_embedder(s), s)
         with progress_bar("eval", None) as bar:
-            report = evaluate(
+            report, _ = evaluate_runs(
                 engine,
                 split,
                 configs,
