@@ -3,6 +3,9 @@
 - `rrf`: reciprocal rank fusion, sum of 1 / (k + rank) over the lists an id appears in (rank from 1).
 - `minmax`: each list's scores scaled to [0, 1] by its own min and max, then a weighted sum; an id
   missing from a list contributes 0 for it (the bottom of that list).
+- `zscore`: each list's scores standardised by its own mean and (population) standard deviation, then a
+  weighted sum; an id missing from a list gets that list's lowest standardised score. A list's scale comes
+  from all its scores, not only its two extremes.
 """
 
 from __future__ import annotations
@@ -52,8 +55,33 @@ def minmax(
     return fused
 
 
+def zscore_normalize(scores: Scores) -> dict[str, float]:
+    if not scores:
+        return {}
+    values = list(scores.values())
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    if std == 0:
+        return {doc: 0.0 for doc in scores}
+    return {doc: (s - mean) / std for doc, s in scores.items()}
+
+
+def zscore(
+    lists: Sequence[Scores], weights: Sequence[float] | None = None, k: float = 60.0
+) -> dict[str, float]:
+    weights = weights or [1.0] * len(lists)
+    normalized = [zscore_normalize(scores) for scores in lists]
+    every = set().union(*normalized) if normalized else set()
+    fused = dict.fromkeys(every, 0.0)
+    for z, w in zip(normalized, weights, strict=True):
+        floor = min(z.values(), default=0.0)
+        for doc in every:
+            fused[doc] += w * z.get(doc, floor)
+    return fused
+
+
 FusionFn = Callable[..., dict[str, float]]
-FUSIONS: dict[str, FusionFn] = {"rrf": rrf, "minmax": minmax}
+FUSIONS: dict[str, FusionFn] = {"rrf": rrf, "minmax": minmax, "zscore": zscore}
 
 
 def get_fusion(name: str) -> FusionFn:
