@@ -17,15 +17,17 @@ from ragsearch.app.services import (
     make_llm,
     make_registry,
     make_reranker,
+    named_config,
+    served,
 )
 from ragsearch.app.settings import Settings
-from ragsearch.rerank.errors import ModelUnavailableError
 from ragsearch.rerank.protocol import Reranker
 from ragsearch.rerank.registry import ModelRegistry
 from ragsearch.retrieval.embedding import Embedder
 from ragsearch.retrieval.index import IndexBackend, SearchIndex
 from ragsearch.search.config import SearchConfig
 from ragsearch.search.engine import SearchEngine
+from ragsearch.search.serving import Served
 
 
 class Runtime:
@@ -75,6 +77,17 @@ class Runtime:
     def default_config(self) -> SearchConfig:
         return default_search_config(self.settings)
 
+    def served(self, name: str | None = None) -> Served:
+        """What index `name` serves now (read from its serving record, so another process's promotion or
+        rollback is followed at the next request)."""
+        return served(self.settings, name or self.settings.index)
+
+    def config(self, index: str | None, name: str | None) -> tuple[str, SearchConfig]:
+        """A request's base configuration: index `index`'s served one (`name` None or `served`), else the
+        configuration stored for it as `name`. An unknown or invalid index fails first, as it would for a search."""
+        self.index(index)
+        return named_config(self.settings, index or self.settings.index, name)
+
     def reranker(self, name: str | None = None, version: str | None = None) -> Reranker | None:
         """The LTR reranker for `version` (default: the promoted model), or None when there is none."""
         version = version or self.settings.rerank.model or self.registry.promoted
@@ -95,13 +108,10 @@ class Runtime:
 
     def answerer(self, name: str | None = None, config: SearchConfig | None = None) -> Answerer:
         """Answers from index `name`, ranked by `config` (default: RAGSEARCH_ANSWER_MODE's configuration)."""
+        engine = self.engine(name)  # an unknown or invalid index fails here first
         if config is None:
-            try:
-                promoted = self.registry.promoted
-            except ModelUnavailableError:
-                promoted = "unreadable"  # ltr is asked for; the engine serves hybrid and says why
-            config = answer_search_config(self.settings, promoted)
-        return make_answerer(self.engine(name), config, self.settings, self.llm)
+            config = answer_search_config(self.settings, self.served(name).config)
+        return make_answerer(engine, config, self.settings, self.llm)
 
     def close(self) -> None:
         with self._lock:

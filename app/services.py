@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,10 @@ from ragsearch.retrieval.es_connection import EsConnection
 from ragsearch.retrieval.extras import require
 from ragsearch.retrieval.index import IndexBackend, SearchIndex
 from ragsearch.retrieval.types import Candidate, IndexSpec
-from ragsearch.search.config import SearchConfig, build_config, parse_mode
+from ragsearch.search.config import Mode, SearchConfig, build_config, parse_mode
+from ragsearch.search.configs import SERVED, ConfigStore
 from ragsearch.search.engine import RerankerSource, SearchEngine
+from ragsearch.search.serving import Served, ServingStore
 
 
 def make_backend(settings: Settings) -> IndexBackend:
@@ -98,14 +101,39 @@ def default_search_config(settings: Settings) -> SearchConfig:
     )
 
 
-def answer_search_config(settings: Settings, promoted: str | None) -> SearchConfig:
-    """The configuration answers use when the caller names none: RAGSEARCH_ANSWER_MODE, where `auto` is ltr
-    when a model is pinned or promoted, else hybrid."""
-    base = default_search_config(settings)
+def served(settings: Settings, index: str) -> Served:
+    """What `index` serves (its last promotion, else the default configuration in mode hybrid), and why."""
+    return ServingStore(settings.home).served(index, default_search_config(settings))
+
+
+def request_config(
+    base: SearchConfig, mode: str | None = None, model: str | None = None, **changes: Any
+) -> SearchConfig:
+    """`base` (the served or a named configuration) with what a request changes: its mode (`ltr` keeps the
+    base's pinned model unless `model` names one; a model alone means mode ltr) and other fields."""
+    if mode is None and model is not None:
+        mode = "ltr"
+    if mode is not None:
+        wanted = parse_mode(mode)
+        pinned = base.ltr_model if base.mode is Mode.LTR else None
+        changes.update(mode=wanted, ltr_model=(model or pinned) if wanted is Mode.LTR else None)
+    return base.replace(**changes) if changes else base
+
+
+def named_config(settings: Settings, index: str, name: str | None) -> tuple[str, SearchConfig]:
+    """(name, configuration) for a request's `config`: None or `served` is what the index serves, else a
+    configuration stored for the index by that name."""
+    if name is None or name == SERVED:
+        now = served(settings, index)
+        return now.name, now.config
+    return name, ConfigStore(settings.home).load(index, name)
+
+
+def answer_search_config(settings: Settings, served_config: SearchConfig) -> SearchConfig:
+    """The configuration answers use when the caller names none: the index's served configuration, or with
+    RAGSEARCH_ANSWER_MODE other than `auto`, that mode on top of it."""
     mode = settings.answer.mode
-    if mode == "auto":
-        mode = "ltr" if (settings.rerank.model or promoted) else "hybrid"
-    return base.replace(mode=parse_mode(mode))
+    return served_config if mode == "auto" else request_config(served_config, mode)
 
 
 def registry_rerankers(index: SearchIndex, settings: Settings) -> RerankerSource:

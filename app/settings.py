@@ -70,7 +70,7 @@ class BM25Settings(BaseModel, extra="forbid"):
 
 
 class RetrievalSettings(BaseModel, extra="forbid"):
-    fusion: Literal["minmax", "rrf"] = "minmax"
+    fusion: Literal["minmax", "rrf", "zscore"] = "minmax"
     rrf_k: float = Field(60.0, gt=0)
     dense_weight: float = Field(
         0.5, ge=0, le=1, description="weight of dense scores in fusion (BM25 gets 1 - w)"
@@ -117,7 +117,8 @@ class LLMSettings(BaseModel, extra="forbid"):
 
 class AnswerSettings(BaseModel, extra="forbid"):
     mode: Literal["auto", "bm25", "dense", "hybrid", "ltr"] = Field(
-        "auto", description="ranking used for answers; auto = ltr when a model is promoted, else hybrid"
+        "auto",
+        description="ranking used for answers: auto = the index's served configuration; a mode = that mode on it",
     )
     top_passages: int = Field(5, ge=1, le=50)
     context_tokens: int = Field(1500, ge=100, le=200_000)

@@ -75,19 +75,44 @@ def link_citations(text: str, n_sources: int) -> str:
     return escaped
 
 
+SERVED = "served"
+
+
+def serving_line() -> str | None:
+    """What the index serves and why, as the API says it (None when it cannot say)."""
+    try:
+        with api() as c:
+            r = c.get("/serving")
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    now = r.json()
+    return f"Index {now['index']} serves {now['name']} ({now['label']}): {now['reason']}"
+
+
 def search_page() -> None:
     st.title("ragsearch")
+    line = serving_line()
+    if line:
+        st.caption(line)
     with st.form("search"):
         query = st.text_input("Search", key="query", placeholder="Ask or search the documents")
         cols = st.columns([2, 1, 1, 1])
-        mode = cols[0].radio("Mode", ["hybrid", "bm25", "dense", "ltr"], horizontal=True)
+        mode = cols[0].radio(
+            "Mode", [SERVED, "hybrid", "bm25", "dense", "ltr"], horizontal=True,
+            help="served: the configuration the index serves (chosen on evidence); the others: that mode on it",
+        )  # fmt: skip
         k = cols[1].number_input("Results", 1, 50, 10)
         want_answer = cols[2].checkbox("Answer", value=False)
         show_scores = cols[3].checkbox("Scores", value=False)
         submitted = st.form_submit_button("Search")
     if submitted and query.strip():
         with api() as c:
-            r = c.get("/search", params={"q": query, "k": int(k), "mode": mode})
+            params: dict[str, Any] = {"q": query, "k": int(k)}
+            if mode != SERVED:
+                params["mode"] = mode
+            r = c.get("/search", params=params)
         st.session_state["last"] = {
             "query": query,
             "status": r.status_code,
@@ -104,7 +129,9 @@ def search_page() -> None:
     body = last["body"]
     if last["answer"]:
         answer_block(last["query"], last["mode"])
-    st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({body['mode']})")
+    config = body.get("config_name")
+    by = f"{body['mode']}, configuration {config}" if config else body["mode"]
+    st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by})")
     for hit in body["hits"]:
         result_block(last["query"], hit, show_scores)
 
@@ -118,7 +145,10 @@ def answer_block(query: str, mode: str) -> None:
     text = ""
     final: dict[str, Any] | None = None
     with api() as c:
-        for event, data in sse_events(c, {"question": query, "stream": True, "mode": mode}):
+        request: dict[str, Any] = {"question": query, "stream": True}
+        if mode != SERVED:
+            request["mode"] = mode
+        for event, data in sse_events(c, request):
             if event == "sources":
                 sources = data
             elif event == "token":

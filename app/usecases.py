@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragsearch.app.services import (
@@ -20,8 +21,11 @@ from ragsearch.app.services import (
 from ragsearch.app.settings import Settings
 from ragsearch.eval.data import JudgedSplit
 from ragsearch.eval.evaluate import EvalReport, compare_systems, run_system, save_runs
+from ragsearch.eval.judgments import JudgmentList
+from ragsearch.eval.judgments import split as split_judgments
 from ragsearch.eval.leakage import describe, overlap
-from ragsearch.eval.metrics import DEFAULT_MEASURES
+from ragsearch.eval.metrics import DEFAULT_MEASURES, evaluate
+from ragsearch.eval.promotion import PartFigures
 from ragsearch.eval.runs import Run
 from ragsearch.ingest.manifest import Manifest
 from ragsearch.ingest.pipeline import IngestReport, ingest_records
@@ -33,6 +37,15 @@ from ragsearch.retrieval.index import SearchIndex
 from ragsearch.retrieval.types import Candidate, Vector
 from ragsearch.search.config import Mode, SearchConfig
 from ragsearch.search.engine import SearchEngine
+from ragsearch.search.optimizer import (
+    RUN_DEPTH,
+    FirstStageCache,
+    Space,
+    Trial,
+    fast_run,
+    sample_configs,
+    search_first_stage,
+)
 
 EVAL_DEPTH = 100
 """Hits per query in an evaluation run (R@100 needs 100)."""
@@ -229,3 +242,128 @@ def evaluate_runs(
         save_runs(runs, runs_dir, split.dataset, split.split)
     report = compare_systems(split, runs, measures, qids, subset_name)
     return dataclasses.replace(report, notes=tuple(notes)), runs
+
+
+def promotion_figures(
+    engine: SearchEngine,
+    jl: JudgmentList,
+    served_config: SearchConfig,
+    candidate: SearchConfig,
+    measure: str,
+    progress: ProgressFactory | None = None,
+) -> tuple[PartFigures, PartFigures | None, list[str]]:
+    """The served configuration and the candidate on `jl`: (held figures, dev figures, notes). A split list
+    gives both parts; an unsplit one is measured whole (as the held part) and the notes say so. A learned
+    ranker is never measured on its own training queries (refused, as in `evaluate_runs`)."""
+    if jl.parts is None:
+        parts: list[str | None] = [None]
+        notes = [
+            f"{jl.ref} has no held part: measured on all its queries (`ragsearch judgments split` makes one)"
+        ]
+    else:
+        parts, notes = ["held", "dev"], []
+    figures: dict[str | None, PartFigures] = {}
+    for part in parts:
+        split = jl.judged_split(part)
+        report, _ = evaluate_runs(
+            engine, split, [served_config, candidate], progress=progress, measures=[measure],
+            labels=["served", "candidate"],
+        )  # fmt: skip
+        key = report.measures[0]
+        s, c = report.systems["served"], report.systems["candidate"]
+        p = c.p_value if c.p_value is not None else float("nan")
+        figures[part] = PartFigures(part or "all", report.n_queries, s.means[key], c.means[key], p)
+        notes += list(report.notes)
+    held = figures.get("held") or figures[None]
+    return held, figures.get("dev"), notes
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """What `optimize` found: every trial on the dev part, the winner, and the winner against the served
+    configuration on the held part."""
+
+    dev_queries: int
+    held_queries: int
+    split_from: str
+    """`the list's parts`, or the seeded split made for this run"""
+    trials: list[Trial]
+    """first-stage trials and learned rankers, best first (dev measure)"""
+    skipped: dict[str, str]
+    """model version -> why it was not offered (its training queries are among these judgments)"""
+    served_dev: float
+    winner: Trial
+    held: PartFigures
+    notes: list[str]
+
+
+def optimize(
+    engine: SearchEngine,
+    jl: JudgmentList,
+    served_config: SearchConfig,
+    base: SearchConfig,
+    space: Space,
+    trials: int,
+    seed: int,
+    dev_fraction: float,
+    measure: str,
+    models: Sequence[str],
+    progress: ProgressFactory | None = None,
+) -> Optimization:
+    """Choose a configuration on the dev part of `jl` (the list's own, else a seeded query-level split) from
+    seeded random first stages and each of `models` on the best fusion, then measure the winner against
+    `served_config` on the held part (paired test). A model trained on any of the list's queries is not
+    offered. Proposes only: nothing is stored or served here."""
+    if jl.parts is not None:
+        parted, split_from = jl, "the list's own dev and held parts"
+    else:
+        parted = split_judgments(jl, dev_fraction, seed)
+        split_from = f"a seeded query split (dev fraction {dev_fraction:g}, seed {seed})"
+    dev, held = parted.judged_split("dev"), parted.judged_split("held")
+    if not dev.queries or not held.queries:
+        raise InvalidInputError(f"{jl.ref}: the dev and the held part both need judged queries")
+    vectors = dict(zip(dev.queries, engine.encode(list(dev.queries.values())), strict=True))
+    candidates = sample_configs(base, space, trials, seed)
+    if served_config.mode is not Mode.LTR and served_config.replace(k=base.k) not in candidates:
+        candidates.append(served_config.replace(k=base.k))
+    cache = FirstStageCache(engine.index, dev.queries, vectors, max(space.depths))
+    cache.progress = progress("first-stage lists", len(dev.queries)) if progress else None
+    ranked = search_first_stage(
+        cache, dev.qrels, candidates, measure, progress("trials", len(candidates)) if progress else None
+    )
+    best_fusion = next((t.config for t in ranked if t.config.mode is Mode.HYBRID), base)
+    skipped: dict[str, str] = {}
+    every_query = [*dev.queries, *held.queries]
+    for version in models:
+        config = best_fusion.replace(mode=Mode.LTR, ltr_model=version)
+        clash, note = training_overlap(engine, config, dev, every_query)
+        if clash or note:
+            skipped[version] = (
+                f"trained or early-stopped on {describe(clash, len(every_query))} of {jl.ref}"
+                if clash
+                else str(note)
+            )
+            continue
+        ev = evaluate(
+            dev.qrels, run_config(engine, config, dev.queries, vectors, RUN_DEPTH, progress), [measure]
+        )
+        key = next(iter(ev.means))
+        ranked.append(Trial(config, ev.means[key], ev.per_query[key]))
+    ranked.sort(key=lambda t: -t.score)  # stable: among equals the earlier trial (the default first) wins
+    if served_config.mode is Mode.LTR:
+        ev = evaluate(
+            dev.qrels, run_config(engine, served_config, dev.queries, vectors, RUN_DEPTH), [measure]
+        )
+    else:
+        ev = evaluate(dev.qrels, fast_run(cache, served_config), [measure])
+    winner = ranked[0]
+    report, _ = evaluate_runs(
+        engine, held, [served_config, winner.config.replace(k=served_config.k)], progress=progress,
+        measures=[measure], labels=["served", "winner"],
+    )  # fmt: skip
+    key = report.measures[0]
+    s, w = report.systems["served"], report.systems["winner"]
+    figures = PartFigures("held", report.n_queries, s.means[key], w.means[key],
+                          w.p_value if w.p_value is not None else float("nan"))  # fmt: skip
+    return Optimization(len(dev.queries), len(held.queries), split_from, ranked, skipped,
+                        next(iter(ev.means.values())), winner, figures, list(report.notes))  # fmt: skip

@@ -269,6 +269,37 @@ def merge(a: JudgmentList, b: JudgmentList, name: str) -> JudgmentList:
     )
 
 
+def subset(jl: JudgmentList, part: str, name: str) -> JudgmentList:
+    """A new list `name` holding only the queries (and their rows) of `jl`'s dev or held part: e.g. one part
+    to train a model on, the other to tune and promote with, so neither sees the other's queries."""
+    check_name(name)
+    if part not in PARTS:
+        raise UnknownNameError("judgment part", part, PARTS)
+    if jl.parts is None:
+        raise InvalidInputError(
+            f"judgment list {jl.ref} has no {part} part: make one with `ragsearch judgments split`"
+        )
+    keep = set(jl.parts[part])
+    return JudgmentList(
+        name,
+        jl.index,
+        tuple(r for r in jl.rows if r.query_id in keep),
+        {q: t for q, t in jl.queries.items() if q in keep},
+        jl.provenance,
+        derived_from=(jl.ref,),
+        build={"subset": {"of": jl.ref, "part": part}},
+    )
+
+
+def training_split(jl: JudgmentList, part: str | None = None) -> JudgedSplit:
+    """The list (or one part) as a training split. A list imported from one dataset trains under that
+    dataset's name, so the leakage check compares the model's queries with any later list of that dataset."""
+    judged = jl.judged_split(part)
+    if len(judged.origins) == 1:
+        return replace(judged, dataset=next(iter(judged.origins)))
+    return judged
+
+
 def split(jl: JudgmentList, dev_fraction: float, seed: int) -> JudgmentList:
     """The same rows with its queries parted into dev and held: the sorted query ids shuffled by a
     random.Random(seed), the first round(fraction * n) dev (at least one of each when n >= 2)."""

@@ -43,7 +43,9 @@ class SearchConfig(BaseModel):
 
     mode: Mode = Mode.HYBRID
     k: int = Field(10, ge=1, le=10_000, description="how many hits")
-    fusion: Literal["minmax", "rrf"] = Field("minmax", description="how BM25 and dense scores are fused")
+    fusion: Literal["minmax", "rrf", "zscore"] = Field(
+        "minmax", description="how BM25 and dense scores are fused"
+    )
     rrf_k: float = Field(60.0, gt=0, description="the k of reciprocal rank fusion")
     dense_weight: float = Field(0.5, ge=0, le=1, description="weight of dense scores in fusion (BM25: 1 - w)")
     bm25_depth: int = Field(100, ge=1, le=10_000, description="BM25 candidates for fusion and reranking")

@@ -18,6 +18,9 @@ from typing import Any
 from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 from ragsearch.search.config import MODES, SearchConfig, build_config
 
+SERVED = "served"
+"""Names, wherever a configuration is named, what the index serves now (so no stored configuration has it)."""
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -47,7 +50,8 @@ class ConfigStore:
     """The named search configurations of every index under `<home>/configs/`."""
 
     def __init__(self, home: Path) -> None:
-        self.root = Path(home) / "configs"
+        self.home = Path(home)
+        self.root = self.home / "configs"
 
     def path(self, index: str, name: str) -> Path:
         check_name(index, "index name")
@@ -67,6 +71,10 @@ class ConfigStore:
             raise InvalidInputError(
                 f"{name!r} is a mode: a stored configuration needs another name "
                 f"(the modes {', '.join(MODES)} already name the default configuration in that mode)"
+            )
+        if name == SERVED:
+            raise InvalidInputError(
+                f"{SERVED!r} names the configuration an index serves: a stored configuration needs another name"
             )
         path = self.path(index, name)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,14 +43,23 @@ class SearchResponse(BaseModel):
         default_factory=list, description="e.g. that ltr was served by hybrid, and why"
     )
     config: dict[str, Any] = Field(default_factory=dict, description="the search configuration served")
+    config_name: str | None = Field(
+        None,
+        description="the configuration the request started from: the index's served one (its name) or the "
+        "stored one it named; `mode`/`model` in the request change it, and `config` shows the result",
+    )
 
 
 class AnswerRequest(BaseModel):
     question: str = Field(min_length=1, description="the question, plain text")
     index: str | None = Field(None, description="index to answer from (default: the server's)")
     stream: bool = Field(False, description="answer as server-sent events: sources, token..., answer")
+    config: str | None = Field(
+        None, max_length=64, description="a configuration stored for the index (default: the one it serves)"
+    )
     mode: str | None = Field(
-        None, description="rank the sources with this mode (bm25, dense, hybrid, ltr); default: the server's"
+        None,
+        description="rank the sources with this mode (bm25, dense, hybrid, ltr) on top of the configuration",
     )
     model: str | None = Field(None, max_length=32, description="LTR model version for mode ltr")
 
@@ -146,4 +155,8 @@ class HealthOut(BaseModel):
     embedding_model: str
     llm: dict[str, Any]
     promoted_model: str | None = None
+    serving: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per index: the configuration it serves (name, label, config), since when and why (evidence)",
+    )
     problems: list[str] = Field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from ragsearch.app.cli import (  # noqa: F401  (registers commands)
+    agreement,
     documents,
     evaluation,
     experiments,
@@ -15,7 +16,9 @@ from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     judgments,
     ltr,
     operations,
+    optimize,
     querying,
+    serving,
 )
 from ragsearch.app.cli.common import cli
 from ragsearch.retrieval.errors import RagsearchError

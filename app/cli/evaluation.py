@@ -34,7 +34,7 @@ from ragsearch.app.services import (
     make_embedder,
     make_engine,
     make_llm,
-    make_registry,
+    served,
 )
 from ragsearch.app.settings import Settings
 from ragsearch.app.usecases import EVAL_DEPTH, evaluate_runs, run_config
@@ -326,7 +326,7 @@ def eval_answers(
     judged = load_split(dataset_dir, split)
     idx = make_backend(s).open(index)
     try:
-        config: SearchConfig = answer_search_config(s, make_registry(s).promoted)
+        config: SearchConfig = answer_search_config(s, served(s, index).config)
         answerer = make_answerer(make_engine(idx, make_embedder(s), s), config, s, make_llm(s))
         if answerer.llm is None:
             raise InvalidInputError(

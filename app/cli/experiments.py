@@ -22,14 +22,20 @@ from ragsearch.app.cli.evaluation import (
     versus,
     write_json,
 )
-from ragsearch.app.services import default_search_config, make_backend, make_embedder, make_engine
+from ragsearch.app.services import (
+    default_search_config,
+    make_backend,
+    make_embedder,
+    make_engine,
+)
 from ragsearch.app.usecases import evaluate_runs
 from ragsearch.eval.experiments import UNJUDGED_DEPTH, ExperimentStore, new_id, unjudged_rate
 from ragsearch.eval.judgment_store import JudgmentStore
 from ragsearch.eval.metrics import DEFAULT_MEASURES, parse_measures
 from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 from ragsearch.search.config import MODES, SearchConfig, parse_mode, parse_system
-from ragsearch.search.configs import ConfigStore, config_from_json
+from ragsearch.search.configs import SERVED, ConfigStore, config_from_json
+from ragsearch.search.serving import ServingStore
 
 configs_app = typer.Typer(
     help="Search configurations stored per index by name: save, list, show.",
@@ -135,17 +141,22 @@ def configs_show(
 def resolve_configs(
     names: list[str], index: str, store: ConfigStore, base: SearchConfig
 ) -> dict[str, tuple[SearchConfig, str]]:
-    """name -> (configuration, where from): a configuration stored for `index` by that name, else a system
-    spec as `eval --systems` takes (a mode, or ltr:VERSION) on the default configuration."""
+    """name -> (configuration, where from): `served` is what `index` serves, a configuration stored for
+    `index` by that name, else a system spec as `eval --systems` takes (a mode, or ltr:VERSION) on the
+    default configuration."""
     resolved = {}
     for name in names:
+        if name == SERVED:
+            now = ServingStore(store.home).served(index, base)
+            resolved[name] = (now.config, f"served ({now.name})")
+            continue
         if ":" not in name and store.has(index, name):
             resolved[name] = (store.load(index, name), "stored")
             continue
         try:
             resolved[name] = (parse_system(name, base), "system")
         except UnknownNameError:
-            valid = [*store.names(index), *MODES, "ltr:VERSION"]
+            valid = [SERVED, *store.names(index), *MODES, "ltr:VERSION"]
             raise UnknownNameError(f"configuration of index {index!r}", name, valid) from None
     return resolved
 
@@ -164,7 +175,7 @@ def experiment_cmd(
         str | None,
         typer.Option(
             help="the configuration the others are tested against, added to --configs when not listed "
-            "(default: the first of --configs; a per-index served configuration does not exist yet)"
+            "(default: `served`, what the index serves)"
         ),
     ] = None,
     part: Annotated[str | None, typer.Option(help="only the dev or held queries of a split list")] = None,
@@ -190,8 +201,8 @@ def experiment_cmd(
     repeated = sorted(n for n, c in Counter(names).items() if c > 1)
     if repeated:
         raise InvalidInputError(f"--configs names {', '.join(repeated)} more than once")
-    if baseline is not None:
-        names = [baseline, *(n for n in names if n != baseline)]
+    baseline = baseline or SERVED
+    names = [baseline, *(n for n in names if n != baseline)]
     wanted = parse_list(measures, "--measures")
     parse_measures(wanted)
     resolved = resolve_configs(names, index, ConfigStore(s.home), default_search_config(s))

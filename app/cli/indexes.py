@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ragsearch.app.cli.common import BackendOpt, indexes_app, out, settings
-from ragsearch.app.services import make_backend, make_embedder
+from ragsearch.app.services import make_backend, make_embedder, served
 from ragsearch.retrieval.errors import RagsearchError
 from ragsearch.retrieval.index import CheckableIndex, IndexCheck, SearchIndex
 
@@ -25,11 +25,18 @@ def indexes_list(backend: BackendOpt = None) -> None:
         out.print(name)
 
 
-@indexes_app.command("info")
-def indexes_info(name: NameArg, backend: BackendOpt = None) -> None:
-    """Counts, model, analyzer and size of one index, as JSON."""
+@indexes_app.command("show")
+def indexes_show(name: NameArg, backend: BackendOpt = None) -> None:
+    """Counts, model, analyzer and size of one index, and the configuration it serves and why, as JSON."""
     s = settings(backend)
-    sys.stdout.write(json.dumps(make_backend(s).describe(name), indent=2) + "\n")
+    described = make_backend(s).describe(name)
+    sys.stdout.write(json.dumps({**described, "serving": served(s, name).to_dict()}, indent=2) + "\n")
+
+
+@indexes_app.command("info", hidden=True)
+def indexes_info(name: NameArg, backend: BackendOpt = None) -> None:
+    """The same as `indexes show` (its earlier name)."""
+    indexes_show(name, backend)
 
 
 @indexes_app.command("drop")

@@ -25,6 +25,7 @@ from ragsearch.eval.judgments import (
     parse_grade_map,
     shown,
     split,
+    subset,
 )
 from ragsearch.retrieval.errors import InvalidInputError, RagsearchError
 from ragsearch.retrieval.index import SearchIndex
@@ -207,4 +208,22 @@ def judgments_split(
         saved.manifest(),
         as_json,
         [f"split {saved.ref}: {len(parts.get('dev', []))} dev queries, {len(parts.get('held', []))} held"],
+    )
+
+
+@judgments_app.command("subset")
+def judgments_subset(
+    ref: ListArg,
+    part: Annotated[str, typer.Option(help="dev or held: the part whose queries the new list keeps")],
+    name: Annotated[str, typer.Option(help="name of the new list")],
+    as_json: JsonFlag = False,
+) -> None:
+    """A new list with only one part's queries of a split list: e.g. train a model on one part and tune and
+    promote with the other, so no query serves both."""
+    store = JudgmentStore(settings().home)
+    saved = store.save(subset(store.load(ref), part, name))
+    emit(
+        saved.manifest(),
+        as_json,
+        [f"saved {saved.ref}: {len(saved.queries)} queries, {len(saved.rows)} rows"],
     )

@@ -33,6 +33,8 @@ from ragsearch.app.services import (
     train_params,
 )
 from ragsearch.eval.data import load_extra_judgments, load_split, merge_splits, splits
+from ragsearch.eval.judgment_store import JudgmentStore
+from ragsearch.eval.judgments import training_split
 from ragsearch.rerank.build import cross_validate_split, train_ltr
 from ragsearch.rerank.encoder_tuning import EncoderRegistry, TuneParams, finetune_encoder
 from ragsearch.retrieval.errors import InvalidInputError
@@ -40,9 +42,18 @@ from ragsearch.retrieval.errors import InvalidInputError
 
 @cli.command()
 def train(
-    dataset_dir: DatasetArg,
+    dataset_dir: Annotated[
+        Path | None,
+        typer.Argument(help="BEIR folder with queries.jsonl and qrels/<split>.tsv (or give --judgments)"),
+    ] = None,
     index: IndexOpt = "default",
     split: TrainSplitOpt = "train",
+    judgments: Annotated[
+        str | None, typer.Option(help="a judgment list (NAME or NAME@vNNNN) instead of DATASET and --split")
+    ] = None,
+    part: Annotated[
+        str | None, typer.Option(help="with --judgments: train on the dev or held queries of a split list")
+    ] = None,
     dev_split: Annotated[
         str | None, typer.Option(help="split for early stopping (default: a deterministic hold-out of train)")
     ] = None,
@@ -69,8 +80,23 @@ def train(
 ) -> None:
     """Train a LambdaMART reranker on judged queries and register it as a new model version."""
     s = settings(backend)
-    have = splits(dataset_dir)
-    train_split = load_split(dataset_dir, split)
+    if (dataset_dir is None) == (judgments is None):
+        raise InvalidInputError("give a DATASET folder or --judgments NAME (one of them)")
+    if judgments is not None:
+        if dev_split or test_split:
+            raise InvalidInputError("--dev-split and --test-split name dataset splits: not with --judgments")
+        jl = JudgmentStore(s.home).load(judgments)
+        if index != jl.index:
+            if index != "default":
+                raise InvalidInputError(f"judgment list {jl.ref} judges index {jl.index!r}, not {index!r}")
+            index = jl.index
+        have, train_split = [], training_split(jl, part)
+    else:
+        assert dataset_dir is not None
+        if part is not None:
+            raise InvalidInputError("--part picks a part of a judgment list: give --judgments")
+        have = splits(dataset_dir)
+        train_split = load_split(dataset_dir, split)
     for extra in extra_qrels or []:
         train_split = merge_splits(train_split, load_extra_judgments(extra))
     idx = make_backend(s).open(index)
@@ -92,8 +118,8 @@ def train(
                     logger,
                     make_registry(s),
                     train_split,
-                    load_split(dataset_dir, dev_split) if dev_split else None,
-                    load_split(dataset_dir, test_name) if test_name else None,
+                    load_split(dataset_dir, dev_split) if dataset_dir and dev_split else None,
+                    load_split(dataset_dir, test_name) if dataset_dir and test_name else None,
                     train_params(s),
                     s.rerank.holdout_fraction,
                     promote_if_better,

@@ -15,20 +15,27 @@ from ragsearch.answer.protocol import TextDelta
 from ragsearch.app.cli.common import BackendOpt, IndexOpt, ModelOpt, cli, err, out, settings
 from ragsearch.app.services import (
     answer_search_config,
-    default_search_config,
     make_answerer,
     make_backend,
     make_embedder,
     make_engine,
     make_llm,
-    make_registry,
+    named_config,
+    request_config,
 )
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.index import parse_filters
-from ragsearch.search.config import MODES, parse_mode
+from ragsearch.search.config import MODES
 from ragsearch.search.snippets import snippet
 
-ModeOpt = Annotated[str, typer.Option(help=f"one of {', '.join(MODES)}")]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(help=f"one of {', '.join(MODES)}, on top of the configuration (default: its own)"),
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", help="a configuration stored for the index (default: the one the index serves)"),
+]
 SNIPPET_CHARS = 160
 
 
@@ -36,7 +43,8 @@ SNIPPET_CHARS = 160
 def search(
     text: Annotated[str, typer.Argument(help="the query")],
     index: IndexOpt = "default",
-    mode: ModeOpt = "hybrid",
+    mode: ModeOpt = None,
+    config: ConfigOpt = None,
     k: Annotated[int, typer.Option(min=1, max=1000, help="how many hits")] = 10,
     filter_: Annotated[
         list[str] | None,
@@ -57,10 +65,10 @@ def search(
         filters = parse_filters(filter_)
     except InvalidInputError as exc:
         raise typer.BadParameter(str(exc), param_hint="--filter") from None
-    config = default_search_config(s).replace(mode=parse_mode(mode), k=k, ltr_model=model)
+    ranking = request_config(named_config(s, index, config)[1], mode, model, k=k)
     idx = make_backend(s).open(index)
     try:
-        result = make_engine(idx, make_embedder(s), s).search(text, config, filters=filters or None)
+        result = make_engine(idx, make_embedder(s), s).search(text, ranking, filters=filters or None)
         passages = {p.id: p for p in idx.get([h.id for h in result.hits])}
     finally:
         idx.close()
@@ -109,6 +117,7 @@ def answer(
             help=f"rank the sources with one of {', '.join(MODES)} (default: RAGSEARCH_ANSWER_MODE)"
         ),
     ] = None,
+    config: ConfigOpt = None,
     model: ModelOpt = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print tokens as they arrive")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the answer object as JSON")] = False,
@@ -116,13 +125,14 @@ def answer(
 ) -> None:
     """Answer a question from the indexed passages, citing them as [n] (source n is search result n)."""
     s = settings(backend)
+    base = named_config(s, index, config)[1]
     if mode is None and model is None:
-        config = answer_search_config(s, make_registry(s).promoted)
+        ranking = answer_search_config(s, base)
     else:
-        config = default_search_config(s).replace(mode=parse_mode(mode or "ltr"), ltr_model=model)
+        ranking = request_config(base, mode, model)
     idx = make_backend(s).open(index)
     try:
-        answerer = make_answerer(make_engine(idx, make_embedder(s), s), config, s, make_llm(s))
+        answerer = make_answerer(make_engine(idx, make_embedder(s), s), ranking, s, make_llm(s))
         final: Answer | None = None
         for event in answerer.stream(question):
             if isinstance(event, TextDelta) and stream and not as_json:

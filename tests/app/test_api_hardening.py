@@ -77,9 +77,12 @@ def test_truncated_model_serves_hybrid_and_health_says_why(own_home: Path, legac
             r = api.get("/search", params={"q": QUESTION, "mode": "ltr"})
             assert r.status_code == 200, r.text
             assert r.json()["mode"] == "hybrid" and "served hybrid instead of ltr" in r.json()["notices"][0]
-            a = api.post("/answer", json={"question": QUESTION})
+            a = api.post("/answer", json={"question": QUESTION, "mode": "ltr"})
             assert a.status_code == 200, a.text
             assert a.json()["mode"] == "hybrid" and a.json()["notices"]
+            # the index serves the default hybrid (no promotion on it): answers never needed the model
+            a = api.post("/answer", json={"question": QUESTION})
+            assert a.status_code == 200 and a.json()["mode"] == "hybrid" and not a.json()["notices"], a.text
             h = api.get("/health").json()
             assert h["status"] == "degraded" and h["promoted_model"] == "v0001"
             assert any("ltr model" in p and "v0001" in p for p in h["problems"]), h["problems"]
@@ -92,7 +95,7 @@ def test_truncated_model_serves_hybrid_and_health_says_why(own_home: Path, legac
 def test_corrupt_registry_answers_from_hybrid(own_home: Path) -> None:
     (own_home / "models" / "ltr" / "registry.json").write_text('{"promoted": "v00')
     for api in client(own_home):
-        a = api.post("/answer", json={"question": QUESTION})
+        a = api.post("/answer", json={"question": QUESTION, "mode": "ltr"})
         assert a.status_code == 200, a.text
         assert a.json()["mode"] == "hybrid" and a.json()["notices"]
         h = api.get("/health").json()

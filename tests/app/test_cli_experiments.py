@@ -67,7 +67,11 @@ def test_experiment_reports_what_eval_reports_and_saves_its_inputs(home: Path, t
     x, e = json.loads(r.stdout), json.loads(by_eval.stdout)
     assert x == json.loads((tmp_path / "x.json").read_text())
     assert x["judgments"] == {"ref": "sf-test@v0001", "name": "sf-test", "version": "v0001", "part": None}
-    assert (x["baseline"], x["queries"], list(x["systems"])) == ("bm25", 40, ["bm25", "hybrid", "w03"])
+    # the baseline is what the index serves (a fresh index: the default hybrid), tested against each one
+    assert (x["baseline"], x["queries"]) == ("served", 40)
+    assert list(x["systems"]) == ["served", "bm25", "hybrid", "w03"]
+    assert x["systems"]["served"]["source"] == "served (default)"
+    assert x["systems"]["served"]["config"] == x["systems"]["hybrid"]["config"]
     for name in ("bm25", "hybrid"):
         assert x["systems"][name]["nDCG@10"] == e["systems"][name]["nDCG@10"] > 0.5
         assert x["systems"][name]["per_query"] == e["systems"][name]["per_query"]
@@ -80,7 +84,7 @@ def test_experiment_reports_what_eval_reports_and_saves_its_inputs(home: Path, t
     saved = home / "experiments" / "sf" / x["id"] / "result.json"
     assert json.loads(saved.read_text()) == x
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
-        f"sf-test.v0001.{n}.trec" for n in ("bm25", "hybrid", "w03")
+        f"sf-test.v0001.{n}.trec" for n in ("bm25", "hybrid", "served", "w03")
     ]
 
     table = cli(home, "experiment", "--index", "sf", "--judgments", "sf-test", "--configs", "bm25,w03",

@@ -73,9 +73,14 @@ def test_search_results_feedback_and_no_injection(ui_url: str, ui_home: Path) ->
         page.goto(ui_url)
         box = page.get_by_placeholder("Ask or search the documents")
         box.wait_for(timeout=60_000)
+        # what the index serves, and why (a fresh index: the default hybrid)
+        expect(page.get_by_text("Index sf serves default (hybrid): fresh index")).to_be_visible(
+            timeout=30_000
+        )
         box.fill("vitamin D deficiency")
         page.get_by_role("button", name="Search").click()
         expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("(hybrid, configuration default)")).to_be_visible()
         expect(
             page.get_by_text("<script>alert('x')</script> vitamin D **bold** [link](javascript:alert(1))")
         ).to_be_visible()

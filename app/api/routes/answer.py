@@ -13,8 +13,8 @@ from ragsearch.app.api.deps import ReadAuth, RuntimeDep
 from ragsearch.app.api.errors import public_message
 from ragsearch.app.api.metrics import Metrics
 from ragsearch.app.api.schemas import AnswerRequest, AnswerResponse, ErrorResponse
+from ragsearch.app.services import request_config
 from ragsearch.retrieval.errors import RagsearchError
-from ragsearch.search.config import parse_mode
 
 router = APIRouter(tags=["answer"])
 
@@ -54,8 +54,8 @@ def answer(body: AnswerRequest, request: Request, runtime: RuntimeDep) -> Answer
     """
     metrics: Metrics = request.app.state.metrics
     config = None
-    if body.mode is not None or body.model is not None:
-        config = runtime.default_config().replace(mode=parse_mode(body.mode or "ltr"), ltr_model=body.model)
+    if body.config is not None or body.mode is not None or body.model is not None:
+        config = request_config(runtime.config(body.index, body.config)[1], body.mode, body.model)
     answerer = runtime.answerer(body.index, config)
     if not body.stream:
         final = answerer.answer(body.question)

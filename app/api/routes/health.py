@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -78,9 +78,14 @@ def health(runtime: RuntimeDep) -> HealthOut:
     except (RagsearchError, OSError) as exc:
         names = []
         problems.append(f"backend: {exc}")
+    serving: dict[str, dict[str, Any]] = {}
     for name in names:
         counts[name], found = index_problems(runtime, name)
         problems += found
+        try:
+            serving[name] = runtime.served(name).to_dict()
+        except RagsearchError as exc:
+            problems.append(f"serving {name}: {exc}")
     promoted, found = model_problems(runtime)
     problems += found + storage_problems(runtime)
     llm: dict[str, object] = {"configured": runtime.llm is not None}
@@ -97,8 +102,22 @@ def health(runtime: RuntimeDep) -> HealthOut:
         embedding_model=runtime.settings.embedding.model,
         llm=llm,
         promoted_model=promoted,
+        serving=serving,
         problems=[public_message(p, home) for p in problems],
     )
+
+
+@router.get("/serving", dependencies=[ReadAuth], summary="What an index serves, and why")
+def serving(
+    runtime: RuntimeDep,
+    index: Annotated[
+        str | None, Query(max_length=64, description="index name (default: the server's)")
+    ] = None,
+) -> dict[str, Any]:
+    """The index's served configuration (name, label, every field), since when, and the evidence that chose
+    it (judgment list, measure, dev and held figures, p-value); a fresh index serves the default hybrid."""
+    runtime.index(index)  # an unknown index is a 404, as for /search
+    return runtime.served(index).to_dict()
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Request
 from ragsearch.app.api.deps import ReadAuth, RuntimeDep
 from ragsearch.app.api.schemas import ErrorResponse, SearchHit, SearchResponse
 from ragsearch.app.querylog import LoggedQuery, now
+from ragsearch.app.services import request_config
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.index import parse_filters
-from ragsearch.search.config import MODES, parse_mode
+from ragsearch.search.config import MODES
 
 router = APIRouter(tags=["search"])
 
@@ -29,8 +30,15 @@ def search(
     k: Annotated[int, Query(ge=1, le=1000, description="how many hits")] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000, description="hits to skip (paging)")] = 0,
     mode: Annotated[
-        str, Query(description=f"one of {', '.join(MODES)} (ltr needs a trained model)")
-    ] = "hybrid",
+        str | None,
+        Query(
+            description=f"one of {', '.join(MODES)} on top of the configuration (default: the configuration's)"
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        Query(max_length=64, description="a configuration stored for the index (default: the one it serves)"),
+    ] = None,
     model: Annotated[
         str | None, Query(max_length=32, description="LTR model version (default: promoted)")
     ] = None,
@@ -46,11 +54,12 @@ def search(
         raise InvalidInputError(f"q has {len(q)} characters; the limit is {api.max_query_chars}")
     if k + offset > api.max_k:
         raise InvalidInputError(f"k + offset is {k + offset}; the limit is {api.max_k}")
-    config = runtime.default_config().replace(mode=parse_mode(mode), k=k + offset, ltr_model=model)
+    config_name, base = runtime.config(index, config)
+    ranking = request_config(base, mode, model, k=k + offset)
     t0 = time.perf_counter()
     idx = runtime.index(index)
     filters = parse_filters(filter) or None
-    result = runtime.engine(index).search(q, config, filters=filters)
+    result = runtime.engine(index).search(q, ranking, filters=filters)
     hits = result.hits[offset:]
     passages = {p.id: p for p in idx.get([h.id for h in hits])}
     metrics = request.app.state.metrics
@@ -79,4 +88,5 @@ def search(
         hits=out,
         notices=result.notices,
         config=result.config.model_dump(mode="json"),
+        config_name=config_name,
     )
