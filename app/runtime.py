@@ -40,7 +40,7 @@ class Runtime:
         self._indexes: dict[str, SearchIndex] = {}
         self._lock = threading.Lock()
         self.feedback = FeedbackStore(settings.home / "feedback.sqlite")
-        self.querylog = QueryLog(settings.home / "querylog.sqlite")
+        self.querylog = QueryLog(settings.home / "querylog.sqlite", settings.querylog.store_text)
         self.llm = make_llm(settings)
         self.registry: ModelRegistry = make_registry(settings)
         self._rerankers: dict[tuple[str, str], Reranker] = {}

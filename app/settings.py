@@ -219,6 +219,16 @@ class RerankSettings(BaseModel, extra="forbid"):
     monotone: bool = Field(False, description="keep the model non-decreasing in first-stage relevance scores")
 
 
+class QueryLogSettings(BaseModel, extra="forbid"):
+    """The log of served searches (`<home>/querylog.sqlite`): lengths, scores and latency for drift."""
+
+    store_text: bool = Field(
+        False,
+        description="store each served query's text in the query log, for query sets sampled from traffic "
+        "(`ragsearch query-sets create --from-log`); off by default",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -256,6 +266,7 @@ class Settings(BaseSettings):
     api: APISettings = APISettings()
     rerank: RerankSettings = RerankSettings()
     es: ElasticsearchSettings = ElasticsearchSettings()
+    querylog: QueryLogSettings = QueryLogSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -1,31 +1,20 @@
 """Judgment lists on disk: the versioned store under `<home>/judgments/` and export to BEIR and TREC files.
 
-The layout (one folder per version, written to a temporary folder and renamed into place) is described in
-`eval.judgments`. A version is never changed once written; readers see all of it or nothing, and two
-writers never share a version number (the rename of the second fails and it takes the next).
+The layout is described in `eval.judgments`; the versioned folders (written to a temporary folder and
+renamed into place, never changed) are `eval.versioned`'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragsearch.eval.judgments import (
-    NAME_RE,
-    VERSION_RE,
-    Judgment,
-    JudgmentList,
-    Provenance,
-    check_name,
-)
-from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
+from ragsearch.eval import versioned
+from ragsearch.eval.judgments import Judgment, JudgmentList, Provenance, check_name
+from ragsearch.retrieval.errors import InvalidInputError
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -35,9 +24,7 @@ def export(jl: JudgmentList, out_dir: Path, split_name: str = "test") -> list[Pa
     out_dir = Path(out_dir)
     (out_dir / "qrels").mkdir(parents=True, exist_ok=True)
     written = [out_dir / "queries.jsonl"]
-    write_lines(
-        written[0], (json.dumps({"_id": q, "text": t}, ensure_ascii=False) for q, t in jl.queries.items())
-    )
+    write_queries(written[0], jl.queries)
     parts = {split_name: None, **dict.fromkeys(jl.parts or {})}
     for part in parts:
         keep = set(jl.parts[part]) if jl.parts and part in jl.parts else set(jl.queries)
@@ -65,39 +52,21 @@ class JudgmentStore:
         self.root = Path(home) / "judgments"
 
     def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+        return versioned.names(self.root)
 
     def versions(self, name: str) -> list[str]:
-        folder = self.root / name
-        if not folder.is_dir():
-            return []
-        found = [
-            p.name for p in folder.iterdir() if VERSION_RE.match(p.name) and (p / "manifest.json").is_file()
-        ]
-        return sorted(found, key=lambda v: int(v[1:]))
+        return versioned.versions(self.root, name)
 
     def resolve(self, ref: str) -> tuple[str, str]:
-        name, _, version = ref.partition("@")
-        have = self.versions(name) if NAME_RE.match(name) else []
-        if not have:
-            names = self.names()
-            if not names:
-                raise InvalidInputError(
-                    f"no judgment list {name!r}: there are none under {self.root}; "
-                    "make one with `ragsearch judgments import`"
-                )
-            raise UnknownNameError("judgment list", name, names)
-        if version and version not in have:
-            raise UnknownNameError(f"version of judgment list {name!r}", version, have)
-        return name, version or have[-1]
+        return versioned.resolve(
+            self.root, ref, "judgment list", "make one with `ragsearch judgments import`"
+        )
 
     def load(self, ref: str) -> JudgmentList:
         name, version = self.resolve(ref)
         folder = self.root / name / version
         try:
-            m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            m = versioned.read_manifest(self.root, name, version)
             rows = tuple(Judgment(**json.loads(line)) for line in read_nonblank(folder / "rows.jsonl"))
             queries = {
                 str(o["_id"]): str(o["text"])
@@ -124,32 +93,22 @@ class JudgmentStore:
     def save(self, jl: JudgmentList) -> JudgmentList:
         """Write `jl` as the next version of its name; returns it with its version and created_at."""
         check_name(jl.name)
-        folder = self.root / jl.name
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
+
+        def write_files(tmp: Path) -> None:
             write_lines(tmp / "rows.jsonl", (json.dumps(vars_row(r), ensure_ascii=False) for r in jl.rows))
-            write_lines(
-                tmp / "queries.jsonl",
-                (json.dumps({"_id": q, "text": t}, ensure_ascii=False) for q, t in jl.queries.items()),
-            )
-            created = datetime.now(UTC).isoformat(timespec="seconds")
-            while True:
-                taken = [int(p.name[1:]) for p in folder.iterdir() if VERSION_RE.match(p.name)]
-                version = f"v{max(taken, default=0) + 1:04d}"  # a torn folder's number is not reused
-                saved = replace(jl, version=version, created_at=created)
-                (tmp / "manifest.json").write_text(
-                    json.dumps(saved.manifest(), indent=2) + "\n", encoding="utf-8"
-                )
-                try:
-                    os.rename(tmp, folder / version)
-                    return saved
-                except OSError:
-                    if not (folder / version).exists():
-                        raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            write_queries(tmp / "queries.jsonl", jl.queries)
+
+        version, created = versioned.save_version(
+            self.root / jl.name,
+            write_files,
+            lambda v, c: replace(jl, version=v, created_at=c).manifest(),
+        )
+        return replace(jl, version=version, created_at=created)
+
+
+def write_queries(path: Path, queries: dict[str, str]) -> None:
+    """BEIR query records `{"_id", "text"}`, one a line."""
+    write_lines(path, (json.dumps({"_id": q, "text": t}, ensure_ascii=False) for q, t in queries.items()))
 
 
 def vars_row(r: Judgment) -> dict[str, Any]:

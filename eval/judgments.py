@@ -16,12 +16,12 @@ Grades are 0-3. Evaluation is at document level, as every run is: a row counts f
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ragsearch.eval import versioned
 from ragsearch.eval.data import JudgedSplit, QrelRow, Qrels
 from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 from ragsearch.retrieval.index import SearchIndex
@@ -29,8 +29,6 @@ from ragsearch.retrieval.index import SearchIndex
 SOURCES = ("imported", "clicks", "llm", "pseudo")
 GRADES = (0, 1, 2, 3)
 PARTS = ("dev", "held")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-VERSION_RE = re.compile(r"^v\d{4,}$")
 SHOWN = 10
 """How many offending rows or ids an error or report names before saying how many more."""
 
@@ -336,7 +334,4 @@ def freshness(jl: JudgmentList, index: SearchIndex) -> Freshness:
 
 
 def check_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise InvalidInputError(
-            f"judgment list name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), starting with a letter or digit"
-        )
+    versioned.check_name(name, "judgment list name")

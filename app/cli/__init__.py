@@ -17,6 +17,7 @@ from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     ltr,
     operations,
     optimize,
+    query_sets,
     querying,
     serving,
 )

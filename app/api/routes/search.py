@@ -75,7 +75,7 @@ def search(
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     logged = runtime.querylog.add(
         LoggedQuery(now(), "search", result.mode, len(q), len(q.split()), len(out), hits[0].score if hits else None,
-                    max(dense) if dense else None, hits[0].rerank_score if hits else None, took, idx.name)
+                    max(dense) if dense else None, hits[0].rerank_score if hits else None, took, idx.name, q)
     )  # fmt: skip
     if not logged:
         metrics.log_write_failures.labels("querylog").inc()
