@@ -84,7 +84,7 @@ def test_tail_sample_is_stable_for_a_seed_and_differs_across_seeds() -> None:
     texts = ["head"] * 5 + [f"tail query {i}" for i in range(200)]
     a, again = sample(texts, 1, 10, 7), sample(list(reversed(texts)), 1, 10, 7)
     assert a.queries == again.queries  # same texts in another order, same seed: same set
-    assert list(a.queries.values())[0] == "head" and len(a.queries) == 11
+    assert next(iter(a.queries.values())) == "head" and len(a.queries) == 11
     others = {tuple(sample(texts, 1, 10, seed).queries) for seed in range(5)}
     assert len(others) == 5
     whole = sample(texts, 1, 500, 0)
@@ -116,7 +116,9 @@ def test_tsv_and_plain_text_with_duplicates_and_empties(tmp_path: Path) -> None:
     txt = tmp_path / "queries.txt"
     txt.write_text("\ufeffvitamin D\n\nzinc and colds\r\nVitamin D\n", encoding="utf-8")
     plain = from_file(txt, "p")
-    assert plain.queries == {"q1": "vitamin D", "q2": "zinc and colds"} and plain.build.duplicate_ids == ["q3"]
+    assert plain.queries == {"q1": "vitamin D", "q2": "zinc and colds"} and plain.build.duplicate_ids == [
+        "q3"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,11 @@ def test_tsv_and_plain_text_with_duplicates_and_empties(tmp_path: Path) -> None:
     [
         ("q.jsonl", '{"_id": "1", "text": "a"}\n{"_id": "2"}\n', r"q.jsonl:2: expected a JSON object"),
         ("q.jsonl", '{"_id": "1", "text": "a"}\n\nnot json\n', r"q.jsonl:3: expected a JSON object"),
-        ("q.jsonl", '{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', "q.jsonl:2: query id '1' is already on line 1"),
+        (
+            "q.jsonl",
+            '{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n',
+            "q.jsonl:2: query id '1' is already on line 1",
+        ),
         ("q.tsv", "1\ta\n2 b\n", "q.tsv:2: expected 'qid<TAB>text'"),
         ("q.tsv", "1\ta\n\tb\n", "q.tsv:2: expected 'qid<TAB>text'"),
         ("q.txt", "\n  \n", "holds no queries"),
