@@ -6,6 +6,7 @@ import threading
 
 from ragsearch.answer.answering import Answerer
 from ragsearch.app.feedback import FeedbackStore
+from ragsearch.app.impressions import ImpressionLog
 from ragsearch.app.querylog import QueryLog
 from ragsearch.app.services import (
     answer_search_config,
@@ -41,6 +42,10 @@ class Runtime:
         self._lock = threading.Lock()
         self.feedback = FeedbackStore(settings.home / "feedback.sqlite")
         self.querylog = QueryLog(settings.home / "querylog.sqlite", settings.querylog.store_text)
+        self.impressions: ImpressionLog | None = None
+        if settings.impressions.enabled:
+            self.impressions = ImpressionLog(settings.home / "impressions.sqlite")
+            self.impressions.purge(settings.impressions.retention_days)
         self.llm = make_llm(settings)
         self.registry: ModelRegistry = make_registry(settings)
         self._rerankers: dict[tuple[str, str], Reranker] = {}
@@ -120,3 +125,5 @@ class Runtime:
             self._indexes.clear()
         self.feedback.close()
         self.querylog.close()
+        if self.impressions is not None:
+            self.impressions.close()

@@ -229,6 +229,16 @@ class QueryLogSettings(BaseModel, extra="forbid"):
     )
 
 
+class ImpressionSettings(BaseModel, extra="forbid"):
+    """The impression log (`<home>/impressions.sqlite`): every search the API answers, with what it showed,
+    and the clicks, dwell times and votes on it (click models, online experiments)."""
+
+    enabled: bool = Field(True, description="log impressions and accept events on them (POST /events)")
+    retention_days: float = Field(
+        90, gt=0, description="impressions and their events older than this are deleted"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -267,6 +277,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = RerankSettings()
     es: ElasticsearchSettings = ElasticsearchSettings()
     querylog: QueryLogSettings = QueryLogSettings()
+    impressions: ImpressionSettings = ImpressionSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,29 @@ def sse_events(client: httpx.Client, body: dict[str, Any]) -> Iterator[tuple[str
                 yield event, json.loads(line[6:])
 
 
-def send_feedback(query: str, passage_id: str, rank: int | None, kind: str, target: str = "result") -> None:
+def session_id() -> str:
+    """This browser session's anonymous id (sent with searches and events; never a user identity)."""
+    if "session_id" not in st.session_state:
+        st.session_state["session_id"] = uuid.uuid4().hex
+    return str(st.session_state["session_id"])
+
+
+def send_feedback(
+    query: str,
+    passage_id: str,
+    rank: int | None,
+    kind: str,
+    target: str = "result",
+    impression: str | None = None,
+) -> None:
     with api() as c:
         r = c.post("/feedback", json={"query": query, "passage_id": passage_id, "rank": rank, "kind": kind,
                                       "target": target})  # fmt: skip
+        if (
+            r.status_code == 200 and impression and rank is not None
+        ):  # the vote on the impression, for click models
+            c.post("/events", json={"impression_id": impression, "action_name": kind, "position": rank,
+                                    "object_id": passage_id, "session_id": session_id()})  # fmt: skip
     if r.status_code == 200:
         st.toast(f"Thanks: feedback {kind} recorded")
     else:
@@ -109,7 +129,7 @@ def search_page() -> None:
         submitted = st.form_submit_button("Search")
     if submitted and query.strip():
         with api() as c:
-            params: dict[str, Any] = {"q": query, "k": int(k)}
+            params: dict[str, Any] = {"q": query, "k": int(k), "session_id": session_id()}
             if mode != SERVED:
                 params["mode"] = mode
             r = c.get("/search", params=params)
@@ -133,7 +153,7 @@ def search_page() -> None:
     by = f"{body['mode']}, configuration {config}" if config else body["mode"]
     st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by})")
     for hit in body["hits"]:
-        result_block(last["query"], hit, show_scores)
+        result_block(last["query"], hit, show_scores, body.get("impression_id"))
 
 
 def answer_block(query: str, mode: str) -> None:
@@ -182,15 +202,15 @@ def answer_block(query: str, mode: str) -> None:
         send_feedback(query, top["id"], None, "down", "answer")
 
 
-def result_block(query: str, hit: dict[str, Any], show_scores: bool) -> None:
+def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression: str | None = None) -> None:
     box = st.container(border=True)
     box.markdown(f"**{hit['rank']}. {escape(hit['title'] or hit['id'])}**", unsafe_allow_html=True)
     box.markdown(highlight(hit["text"], query), unsafe_allow_html=True)
     cols = box.columns([1, 1, 6])
     if cols[0].button("👍 relevant", key=f"up-{hit['id']}"):
-        send_feedback(query, hit["id"], hit["rank"], "up")
+        send_feedback(query, hit["id"], hit["rank"], "up", impression=impression)
     if cols[1].button("👎 not relevant", key=f"down-{hit['id']}"):
-        send_feedback(query, hit["id"], hit["rank"], "down")
+        send_feedback(query, hit["id"], hit["rank"], "down", impression=impression)
     cols[2].caption(f"id {hit['id']} · document {hit['doc_id']}")
     if show_scores:
         scores = {k: hit.get(k) for k in ("score", "bm25_score", "bm25_rank", "dense_score", "dense_rank",

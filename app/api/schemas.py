@@ -48,6 +48,11 @@ class SearchResponse(BaseModel):
         description="the configuration the request started from: the index's served one (its name) or the "
         "stored one it named; `mode`/`model` in the request change it, and `config` shows the result",
     )
+    impression_id: str | None = Field(
+        None,
+        description="this result list's id in the impression log: clicks, dwell and votes on it go to POST "
+        "/events with it and the result's rank (null when impressions are off or could not be logged)",
+    )
 
 
 class AnswerRequest(BaseModel):
@@ -141,6 +146,21 @@ class FeedbackIn(BaseModel):
     kind: Literal["up", "down", "click"]
     target: Literal["result", "answer"] = "result"
     index: str | None = None
+
+
+class EventIn(BaseModel):
+    """A user's action on one shown result (UBI event fields)."""
+
+    impression_id: str = Field(min_length=1, max_length=64, description="the impression_id a search returned")
+    action_name: Literal["click", "dwell", "up", "down"]
+    position: int = Field(ge=1, le=10_000, description="the result's rank as shown")
+    object_id: str | None = Field(None, min_length=1, max_length=512, description="the passage id, if known")
+    dwell_time: float | None = Field(None, ge=0, le=86_400, description="seconds spent (action dwell)")
+    session_id: str | None = Field(None, max_length=128)
+
+
+class EventOut(BaseModel):
+    id: int
 
 
 class FeedbackOut(BaseModel):

@@ -9,6 +9,7 @@ import sys
 
 from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     agreement,
+    clicks,
     documents,
     evaluation,
     experiments,

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from ragsearch.app.feedback import FeedbackStore
+from ragsearch.app.impressions import ImpressionLog
 from tests.app.test_api import KEY, serve
 from tests.net import free_port, wait_for_http
 
@@ -95,6 +96,15 @@ def test_search_results_feedback_and_no_injection(ui_url: str, ui_home: Path) ->
     assert dialogs == []
     rows = FeedbackStore(ui_home / "feedback.sqlite").rows()
     assert rows and rows[-1].kind == "up" and rows[-1].query == "vitamin D deficiency" and rows[-1].rank == 1
+    # the vote is also an event on the impression the results came from (position 1, the passage shown there)
+    log = ImpressionLog(ui_home / "impressions.sqlite")
+    shown = {i.query_id: i for i in log.impressions("sf")}
+    vote = log.events("sf")[-1]
+    assert (vote.action_name, vote.position) == ("up", 1) and shown[vote.query_id].hit_ids[0] == rows[
+        -1
+    ].passage_id
+    assert shown[vote.query_id].user_query == "vitamin D deficiency" and shown[vote.query_id].session_id
+    log.close()
 
 
 def test_answer_sources_match_the_results_of_the_selected_mode(

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from ragsearch.app.api.deps import ReadAuth, RuntimeDep
-from ragsearch.app.api.schemas import ErrorResponse, FeedbackIn, FeedbackOut
-from ragsearch.retrieval.errors import BackendUnavailableError
+from ragsearch.app.api.schemas import ErrorResponse, EventIn, EventOut, FeedbackIn, FeedbackOut
+from ragsearch.retrieval.errors import BackendUnavailableError, InvalidInputError
 
 router = APIRouter(tags=["feedback"])
 
@@ -25,3 +25,20 @@ def feedback(body: FeedbackIn, request: Request, runtime: RuntimeDep) -> Feedbac
         request.app.state.metrics.log_write_failures.labels("feedback").inc()
         raise
     return FeedbackOut(id=row)
+
+
+@router.post("/events", response_model=EventOut, dependencies=[ReadAuth],
+             responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+             summary="Record a click, dwell or vote on a result of an impression")  # fmt: skip
+def event(body: EventIn, request: Request, runtime: RuntimeDep) -> EventOut:
+    """Refers to the `impression_id` a search returned and the result's position: an unknown impression, a
+    position that was not shown or another passage than was shown there is refused (422), nothing stored."""
+    if runtime.impressions is None:
+        raise InvalidInputError("impressions are off on this server (RAGSEARCH_IMPRESSIONS_ENABLED=false)")
+    try:
+        row = runtime.impressions.add_event(body.impression_id, body.action_name, body.position, body.object_id,
+                                            body.dwell_time, body.session_id)  # fmt: skip
+    except BackendUnavailableError:
+        request.app.state.metrics.log_write_failures.labels("impressions").inc()
+        raise
+    return EventOut(id=row)

@@ -45,6 +45,13 @@ def search(
     index: Annotated[
         str | None, Query(max_length=64, description="index name (default: the server's)")
     ] = None,
+    session_id: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            description="an anonymous session id chosen by the client (events and experiments)",
+        ),
+    ] = None,
     filter: Annotated[
         list[str], Query(description="metadata equality filters, key:value; all must hold")
     ] = [],  # noqa: B006
@@ -79,6 +86,15 @@ def search(
     )  # fmt: skip
     if not logged:
         metrics.log_write_failures.labels("querylog").inc()
+    impression_id = None
+    if runtime.impressions is not None:
+        shown = [h for h in hits if h.id in passages]
+        impression_id = runtime.impressions.log(
+            q, idx.name, config_name, result.config.model_dump(mode="json"), offset + 1,
+            [h.id for h in shown], [h.doc_id for h in shown], session_id,
+        )  # fmt: skip
+        if impression_id is None:
+            metrics.log_write_failures.labels("impressions").inc()
     return SearchResponse(
         query=q,
         mode=result.mode,
@@ -89,4 +105,5 @@ def search(
         notices=result.notices,
         config=result.config.model_dump(mode="json"),
         config_name=config_name,
+        impression_id=impression_id,
     )
