@@ -56,7 +56,14 @@ class PairAgreement:
         return finite(asdict(self))
 
 
-def pair_agreement(a: Mapping[Pair, int], b: Mapping[Pair, int]) -> PairAgreement:
+def pair_agreement(
+    a: Mapping[Pair, int], b: Mapping[Pair, int], missing_as_zero: bool = False
+) -> PairAgreement:
+    """On the pairs both judge; with `missing_as_zero`, on the pairs either judges, a pair one list lacks
+    counting as grade 0 there (the TREC reading of an unjudged document: not relevant)."""
+    if missing_as_zero:
+        every = set(a) | set(b)
+        a, b = {p: a.get(p, 0) for p in every}, {p: b.get(p, 0) for p in every}
     common = sorted(set(a) & set(b))
     ga, gb = [a[p] for p in common], [b[p] for p in common]
     exact = sum(x == y for x, y in zip(ga, gb, strict=True)) / len(common) if common else math.nan

@@ -45,6 +45,12 @@ def judgments_agree(
             "nDCG@10 under A and under B on the queries both judge, and Kendall's tau"
         ),
     ] = None,
+    missing_as_zero: Annotated[
+        bool,
+        typer.Option(
+            "--missing-as-zero", help="compare on the pairs either list judges, a missing one as grade 0"
+        ),
+    ] = False,
     as_json: JsonFlag = False,
     backend: BackendOpt = None,
 ) -> None:
@@ -57,7 +63,7 @@ def judgments_agree(
         raise InvalidInputError(
             f"{ja.ref} judges index {ja.index!r} and {jb.ref} {jb.index!r}: compare lists of one index"
         )
-    pairs = pair_agreement(grades_by_pair(ja), grades_by_pair(jb))
+    pairs = pair_agreement(grades_by_pair(ja), grades_by_pair(jb), missing_as_zero)
     payload: dict[str, object] = {"a": ja.ref, "b": jb.ref, "index": ja.index, "pairs": pairs.to_dict()}
     ordering, n_common = None, 0
     if systems:

@@ -37,3 +37,13 @@ def test_system_agreement_is_kendalls_tau_of_the_orderings() -> None:
     assert r.tau == pytest.approx(4 / 6)
     assert system_agreement(a, {k: v * 2 for k, v in a.items()}).tau == pytest.approx(1.0)
     assert math.isnan(system_agreement({"x": 1.0}, {"x": 2.0}).tau)
+
+
+def test_missing_pairs_as_grade_zero() -> None:
+    human = {("q", "a"): 1, ("q", "b"): 1}  # a list of relevant rows only (as SciFact's qrels)
+    clicks = {("q", "a"): 2, ("q", "b"): 0, ("q", "c"): 0, ("q", "d"): 1}
+    assert pair_agreement(human, clicks).pairs == 2
+    r = pair_agreement(human, clicks, missing_as_zero=True)
+    assert (r.pairs, r.only_a, r.only_b) == (4, 0, 0)
+    # >= 1: human [1, 1, 0, 0], clicks [1, 0, 0, 1] -> po 0.5, pe 0.5: kappa 0
+    assert r.kappa_ge1 == pytest.approx(0.0)
