@@ -262,5 +262,6 @@ def train_params(settings: Settings) -> TrainParams:
         seed=r.seed,
         num_threads=r.threads,
         prior_weight=r.prior_weight,
+        tree_folds=r.tree_folds,
         monotone=r.monotone,
     )

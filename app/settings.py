@@ -212,9 +212,13 @@ class RerankSettings(BaseModel, extra="forbid"):
     seed: int = 13
     threads: int = Field(2, ge=1, le=256)
     prior_weight: float = Field(
-        0.0,
+        4.0,
         ge=0,
-        description="trees start from prior_weight * fused_score and learn corrections; 0: from scratch",
+        description="trees start from prior_weight * fused_score and learn corrections; 0: from scratch. "
+        "With a prior, zero trees (the fused ranking) is a candidate of the tree-count CV",
+    )
+    tree_folds: int = Field(
+        5, ge=2, le=50, description="the number of trees is chosen by K-fold CV over the training queries"
     )
     monotone: bool = Field(False, description="keep the model non-decreasing in first-stage relevance scores")
 

@@ -15,7 +15,8 @@ from ragsearch.rerank.errors import FeatureMismatchError, TrainingDataError
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
 from ragsearch.rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
-from ragsearch.rerank.train import FittedRanker, TrainParams, cross_validate, fit, holdout, ndcg10
+from ragsearch.rerank.selection import TreeSelection, cross_validate, select_trees, selection_record
+from ragsearch.rerank.train import FittedRanker, TrainParams, fit_trees, holdout, ndcg10
 from ragsearch.retrieval.searcher import Retriever
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -53,6 +54,8 @@ class GateDecision:
 class TrainOutcome:
     manifest: ModelManifest
     gate: GateDecision | None
+    selection: TreeSelection | None = None
+    """How the number of trees was chosen; its `message` says when the model serves the fused ranking."""
 
 
 def split_metrics(ts: TrainingSet, scores: Any, split: JudgedSplit) -> dict[str, float]:
@@ -104,9 +107,11 @@ def train_ltr(
     promote_if_better: bool = False,
     progress: ProgressFactory | None = None,
 ) -> TrainOutcome:
-    """Fit on `train`, stop early on `dev` (or a deterministic hold-out of train), register the version.
+    """Choose the number of trees by K-fold CV over the training queries (zero: the fused ranking), fit on
+    all of them with that many trees, measure on `dev` (or a deterministic hold-out of train), register.
 
-    `test` judgments only produce the test metrics recorded in the manifest; nothing is chosen on them.
+    `dev` is what the promotion gate compares models on; `test` judgments only produce the test metrics
+    recorded in the manifest; nothing is chosen on them.
     """
     if test is not None and test.split in {train.split, dev.split if dev else None}:
         raise TrainingDataError(f"the test split {test.split!r} cannot also be the train or dev split")
@@ -119,7 +124,10 @@ def train_ltr(
     else:
         train_ts, dev_ts = full, log_split(retriever, logger, dev, progress)
         dev_name, dev_split = dev.split, dev
-    model = fit(train_ts, dev_ts, params)
+    if dev_ts.n_rows == 0:
+        raise TrainingDataError("the dev set must hold at least one query with candidates")
+    selection = select_trees(train_ts, train.qrels, params)
+    model = fit_trees(train_ts, params, selection.chosen)
     dev_qrels = {q: dev_split.qrels[q] for q in dev_ts.qids}
     dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)
     # every judged query of the train and dev splits, logged or not: what evaluation must keep away from
@@ -164,8 +172,9 @@ def train_ltr(
         index=retriever.index.name,
         libraries=versions_of_libraries(),
         metrics=metrics,
-        train_seconds=round(model.seconds, 3),
+        train_seconds=round(selection.seconds + model.seconds, 3),
         seen_queries=seen,
+        **selection_record(selection),
     )
     gate = None
     if promote_if_better:
@@ -173,7 +182,7 @@ def train_ltr(
     registry.register(manifest, model.booster, model.importance(), {"training": train_ts, "dev": dev_ts})
     if gate is not None and gate.promote:
         registry.promote(version)
-    return TrainOutcome(manifest, gate)
+    return TrainOutcome(manifest, gate, selection)
 
 
 def decide(
@@ -207,11 +216,11 @@ def cross_validate_split(
     split: JudgedSplit,
     k: int,
     params: TrainParams,
-    holdout_fraction: float = 0.2,
     progress: ProgressFactory | None = None,
 ) -> EvalReport:
-    """K-fold CV over the split's queries: hybrid against out-of-fold LTR scores, with a paired t-test."""
+    """K-fold CV over the split's queries: hybrid against out-of-fold LTR scores, with a paired t-test.
+    Each fold's number of trees is chosen by an inner CV over the other folds (`params.tree_folds`)."""
     ts = log_split(retriever, logger, split, progress)
-    cv = cross_validate(ts, k, params, holdout_fraction)
+    cv = cross_validate(ts, split.qrels, k, params)
     runs = {"hybrid": ts.to_run(ts.column("fused_score")), "ltr": ts.to_run(cv.scores)}
     return compare_systems(split, runs, DEFAULT_MEASURES, subset_name=f"{k}-fold CV, out-of-fold")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.protocol import TrainingData
 from ragsearch.rerank.registry import LoadedModel
@@ -29,7 +31,10 @@ class LtrReranker:
     def rerank(self, query: str, candidates: Sequence[Candidate], query_vector: Vector) -> list[Candidate]:
         if not candidates:
             return []
-        scores = self.model.predict(self.logger.features(query, candidates, query_vector))
+        fused = np.fromiter(
+            (c.fused_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates)
+        )
+        scores = self.model.predict(self.logger.features(query, candidates, query_vector), fused)
         return order([rescored(c, float(s)) for c, s in zip(candidates, scores.tolist(), strict=True)])
 
 

@@ -61,6 +61,14 @@ class ModelManifest:
     seen_queries: dict[str, list[str]] | None = None
     """{"train": [query ids], "dev": [query ids]}: what evaluation must not measure it on. None in
     manifests written before it was recorded (then evaluation can only compare split names)."""
+    cv_curve: list[dict[str, float]] | None = None
+    """nDCG@10 by number of trees in the CV that chose the trees: [{"trees", "mean", "std"}] over folds
+    (None: a manifest from before trees were chosen by CV)."""
+    chosen_trees: int | None = None
+    fallback_to_fused: bool = False
+    """True when no number of trees beat the fused score in CV: the model has no trees and serves the
+    fused (hybrid) ranking."""
+    cv_folds: int | None = None
 
     @property
     def trained_on(self) -> set[str]:
@@ -96,10 +104,15 @@ class LoadedModel:
     booster: lgb.Booster
     trees: TreePredictor  # what evaluates the booster's trees when serving (compiled or LightGBM)
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        trees = self.trees.predict(features)
+    def predict(self, features: np.ndarray, fused: np.ndarray | None = None) -> np.ndarray:
+        """Tree scores plus the prior `prior_weight * fused_score`; `fused` (the candidates' own float64
+        fused scores) replaces the float32 feature column, so a model of no trees orders candidates exactly
+        as the fused ranking does, ties included."""
         weight = float(self.manifest.params.get("prior_weight", 0.0))
-        return trees + prior(features, self.manifest.feature_names, weight)
+        base = prior(features, self.manifest.feature_names, weight) if fused is None else weight * fused
+        if self.manifest.best_iteration == 0:
+            return base
+        return self.trees.predict(features) + base
 
 
 def check_features(manifest: ModelManifest) -> None:

@@ -1,4 +1,7 @@
-"""LambdaMART training (LightGBM `lambdarank`) with early stopping on dev queries, and K-fold CV."""
+"""LambdaMART training (LightGBM `lambdarank`) boosted from the fused score; folds and hold-outs of queries.
+
+The number of trees is chosen by K-fold CV in `rerank/selection.py`; `fit` (early stopping on dev queries)
+remains for benchmarks that refit a registered model."""
 
 from __future__ import annotations
 
@@ -45,9 +48,12 @@ class TrainParams:
     early_stopping_rounds: int = 100
     seed: int = 13
     num_threads: int = 2
-    prior_weight: float = 0.0
+    prior_weight: float = 4.0
     """Trees start from `prior_weight * fused_score` (LightGBM init_score) and learn corrections to the
-    hybrid order; 0 learns from scratch. Applied the same way at prediction."""
+    hybrid order; 0 learns from scratch. Applied the same way at prediction, so a model of zero trees ranks
+    exactly as the fused score does (a power of two keeps every order and tie of the fused scores)."""
+    tree_folds: int = 5
+    """The number of trees is chosen by K-fold CV over the training queries (`rerank.selection`)."""
     monotone: bool = False
     """Constrain the model to be non-decreasing in the first-stage relevance scores (`MONOTONE_UP`)."""
 
@@ -87,10 +93,11 @@ class FittedRanker:
     prior_weight: float = 0.0
 
     def predict(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
-        trees = np.asarray(
-            self.booster.predict(features, num_iteration=self.best_iteration), dtype=np.float64
-        )
-        return trees + prior(features, self.booster.feature_name(), self.prior_weight)
+        base = prior(features, self.booster.feature_name(), self.prior_weight)
+        if self.best_iteration == 0:  # LightGBM reads num_iteration=0 as "every tree"; there are none
+            return base
+        trees = self.booster.predict(features, num_iteration=self.best_iteration)
+        return np.asarray(trees, dtype=np.float64) + base
 
     def importance(self) -> dict[str, dict[str, float]]:
         names = self.booster.feature_name()
@@ -134,6 +141,21 @@ def fit(train: TrainingSet, dev: TrainingSet, params: TrainParams) -> FittedRank
     return FittedRanker(booster, int(best), time.perf_counter() - t0, params.prior_weight)
 
 
+def fit_trees(train: TrainingSet, params: TrainParams, trees: int) -> FittedRanker:
+    """Exactly `trees` boosting rounds on `train` from the fused-score prior; 0 gives a model of no trees
+    (its predictions are the prior alone: the fused ranking)."""
+    if train.n_rows == 0:
+        raise TrainingDataError("the training set holds no query with candidates")
+    t0 = time.perf_counter()
+    data = _dataset(train, params.prior_weight)
+    lgb_params = params.lightgbm(train.feature_names)
+    if trees == 0:  # lgb.train refuses 0 rounds; a Booster made on the data holds no trees and saves fine
+        booster = lgb.Booster(lgb_params, data)
+    else:
+        booster = lgb.train(lgb_params, data, num_boost_round=trees)
+    return FittedRanker(booster, trees, time.perf_counter() - t0, params.prior_weight)
+
+
 def _key(qid: str) -> tuple[int, int | str]:
     return (0, int(qid)) if qid.isdigit() else (1, qid)
 
@@ -168,37 +190,6 @@ def folds(qids: Sequence[str], k: int) -> list[list[str]]:
     if len(ordered) < k:
         raise TrainingDataError(f"cannot make {k} folds from {len(ordered)} queries")
     return [ordered[i::k] for i in range(k)]
-
-
-@dataclass(frozen=True, slots=True)
-class CrossValidation:
-    """Out-of-fold scores for every row, and the number of trees each fold's model kept."""
-
-    scores: NDArray[np.float64]
-    best_iterations: tuple[int, ...]
-    seconds: float
-
-
-def cross_validate(ts: TrainingSet, k: int, params: TrainParams, holdout_fraction: float) -> CrossValidation:
-    """Train on K-1 folds (early stopping on a hold-out of them), score the left-out fold."""
-    scores = np.zeros(ts.n_rows, dtype=np.float64)
-    off = ts.offsets()
-    row_of = {q: (off[i], off[i + 1]) for i, q in enumerate(ts.qids)}
-    best, seconds = [], 0.0
-    for test_q in folds(ts.qids, k):
-        rest = [q for q in ts.qids if q not in set(test_q)]
-        tr, dv = holdout(rest, holdout_fraction)
-        model = fit(ts.subset(tr), ts.subset(dv), params)
-        best.append(model.best_iteration)
-        seconds += model.seconds
-        held = ts.subset(test_q)
-        pred = model.predict(held.features)
-        pos = 0
-        for q, n in zip(held.qids, held.groups, strict=True):
-            a, b = row_of[q]
-            scores[a:b] = pred[pos : pos + n]
-            pos += int(n)
-    return CrossValidation(scores, tuple(best), seconds)
 
 
 def ndcg10(ts: TrainingSet, scores: NDArray[np.float64] | NDArray[np.float32], qrels: Qrels) -> float:

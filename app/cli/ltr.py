@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,6 +67,14 @@ def train(
             min=2, help="K-fold CV over the split's queries; reports out-of-fold, registers nothing"
         ),
     ] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="choose the number of trees by K-fold CV over the training queries (default: "
+            "RAGSEARCH_RERANK_TREE_FOLDS, 5); zero trees, the fused ranking, when none beats it",
+        ),
+    ] = None,
     promote_if_better: Annotated[
         bool, typer.Option("--promote-if-better", help="promote when dev nDCG@10 beats the promoted model")
     ] = False,
@@ -99,6 +108,9 @@ def train(
         train_split = load_split(dataset_dir, split)
     for extra in extra_qrels or []:
         train_split = merge_splits(train_split, load_extra_judgments(extra))
+    params = train_params(s)
+    if folds is not None:
+        params = replace(params, tree_folds=folds)
     idx = make_backend(s).open(index)
     try:
         retriever = make_engine(idx, make_embedder(s), s).retriever(default_search_config(s))
@@ -106,9 +118,7 @@ def train(
         with progress_bar("train", None) as bar:
             progress = progress_steps(bar)
             if cv:
-                report = cross_validate_split(
-                    retriever, logger, train_split, cv, train_params(s), s.rerank.holdout_fraction, progress
-                )
+                report = cross_validate_split(retriever, logger, train_split, cv, params, progress)
             else:
                 test_name = test_split or (
                     "test" if "test" in have and split != "test" and dev_split != "test" else None
@@ -120,7 +130,7 @@ def train(
                     train_split,
                     load_split(dataset_dir, dev_split) if dataset_dir and dev_split else None,
                     load_split(dataset_dir, test_name) if dataset_dir and test_name else None,
-                    train_params(s),
+                    params,
                     s.rerank.holdout_fraction,
                     promote_if_better,
                     progress,
@@ -138,11 +148,15 @@ def train(
         payload = {**m.to_dict(), "promoted": bool(outcome.gate and outcome.gate.promote)}
         if outcome.gate:
             payload["gate"] = outcome.gate.reason
+        if outcome.selection is not None:
+            payload["tree_selection"] = outcome.selection.message
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
     out.print(
         f"model {m.version}: {m.best_iteration} trees in {m.train_seconds:.1f}s; metrics {json.dumps(m.metrics)}"
     )
+    if outcome.selection is not None:
+        out.print(f"model {m.version}: {outcome.selection.message}")
     if outcome.gate:
         out.print(
             f"{'promoted' if outcome.gate.promote else 'not promoted'} {m.version}: {outcome.gate.reason}"

@@ -1,0 +1,158 @@
+"""How many trees: K-fold CV over the training queries, boosting from the fused score, zero trees allowed.
+
+Each fold's model is trained on the other folds from the fused-score prior (LightGBM `init_score`) for
+`num_boost_round` rounds; its held-out queries are scored after 0, 1, 2, 5, ... trees (`tree_grid`) and
+nDCG@10 is measured against their full judgments. The chosen count is the fewest trees whose mean over
+folds is within `SELECTION_EPSILON` of the best mean. Zero trees is the fused ranking itself: when no
+number of trees beats it in CV, the model keeps no trees and serves the fused order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ragsearch.eval.data import Qrels
+from ragsearch.rerank.dataset import TrainingSet
+from ragsearch.rerank.errors import TrainingDataError
+from ragsearch.rerank.train import TrainParams, fit_trees, folds, ndcg10, prior
+
+TREE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 700, 1000)
+SELECTION_EPSILON = 1e-3
+"""A mean nDCG@10 gain below this is not worth more trees: fewer trees win (a tenth of a point is far
+below what the folds of the collections here resolve; their spread over folds is a point or more)."""
+
+
+def tree_grid(max_trees: int, zero: bool = True) -> tuple[int, ...]:
+    """The tree counts measured: 0 (when allowed), the steps below `max_trees`, then every 500 up to it."""
+    steps = [t for t in TREE_STEPS if t < max_trees]
+    steps += list(range(1500, max_trees, 500))
+    return (*([0] if zero else []), *steps, max_trees)
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    trees: int
+    mean: float
+    std: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"trees": self.trees, "mean": round(self.mean, 6), "std": round(self.std, 6)}
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSelection:
+    """The CV curve (nDCG@10 by number of trees, mean and spread over folds) and the count chosen on it."""
+
+    curve: tuple[CurvePoint, ...]
+    chosen: int
+    folds: int
+    seconds: float
+
+    @property
+    def fallback_to_fused(self) -> bool:
+        return self.chosen == 0
+
+    @property
+    def message(self) -> str:
+        if self.fallback_to_fused:
+            return (
+                f"no number of trees beat the fused score in {self.folds}-fold CV "
+                f"(nDCG@10 {self.curve[0].mean:.4f} with none): the model keeps no trees and serves the fused ranking"
+            )
+        best = next(p for p in self.curve if p.trees == self.chosen)
+        base = next((p for p in self.curve if p.trees == 0), None)
+        versus = f" (fused score alone: {base.mean:.4f})" if base else ""
+        return f"{self.chosen} trees chosen by {self.folds}-fold CV: nDCG@10 {best.mean:.4f}{versus}"
+
+
+def choose(curve: tuple[CurvePoint, ...], epsilon: float = SELECTION_EPSILON) -> int:
+    """The fewest trees whose mean is within `epsilon` of the best mean."""
+    best = max(p.mean for p in curve)
+    return min(p.trees for p in curve if p.mean >= best - epsilon)
+
+
+def fold_curve(
+    train: TrainingSet, held: TrainingSet, qrels: Qrels, params: TrainParams, grid: tuple[int, ...]
+) -> list[float]:
+    """nDCG@10 of `held` after each tree count of `grid`, for one model trained on `train`."""
+    model = fit_trees(train, params, grid[-1])
+    scores: NDArray[np.float64] = prior(held.features, held.feature_names, params.prior_weight)
+    out, done = [], 0
+    for t in grid:
+        if t > done:  # add the trees from `done` to `t`
+            part = model.booster.predict(held.features, start_iteration=done, num_iteration=t - done)
+            scores = scores + np.asarray(part, dtype=np.float64)
+            done = t
+        out.append(ndcg10(held, scores, qrels))
+    return out
+
+
+def select_trees(ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None) -> TreeSelection:
+    """Choose the number of trees by K-fold CV over `ts`'s queries (K: `params.tree_folds`, at most one
+    fold a query). Zero trees is a candidate only when there is a prior to rank by (`prior_weight` > 0)."""
+    if int(ts.labels.max(initial=0)) <= 0:
+        raise TrainingDataError(
+            "no training candidate is judged relevant: check that the index holds the judged corpus"
+        )
+    k = min(k or params.tree_folds, len(ts.qids))
+    if k < 2:
+        raise TrainingDataError(f"choosing the number of trees needs at least 2 training queries, got {k}")
+    t0 = time.perf_counter()
+    grid = tree_grid(params.num_boost_round, zero=params.prior_weight > 0)
+    per_fold = []
+    for held_q in folds(ts.qids, k):
+        rest = [q for q in ts.qids if q not in set(held_q)]
+        per_fold.append(fold_curve(ts.subset(rest), ts.subset(held_q), qrels, params, grid))
+    values = np.asarray(per_fold, dtype=np.float64)
+    curve = tuple(
+        CurvePoint(t, float(m), float(s))
+        for t, m, s in zip(grid, values.mean(axis=0), values.std(axis=0), strict=True)
+    )
+    return TreeSelection(curve, choose(curve), k, time.perf_counter() - t0)
+
+
+def selection_record(sel: TreeSelection) -> dict[str, Any]:
+    """What the manifest records of a selection."""
+    return {
+        "cv_curve": [p.to_dict() for p in sel.curve],
+        "chosen_trees": sel.chosen,
+        "fallback_to_fused": sel.fallback_to_fused,
+        "cv_folds": sel.folds,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CrossValidation:
+    """Out-of-fold scores for every row, and the number of trees chosen for each fold's model."""
+
+    scores: NDArray[np.float64]
+    best_iterations: tuple[int, ...]
+    seconds: float
+
+
+def cross_validate(ts: TrainingSet, qrels: Qrels, k: int, params: TrainParams) -> CrossValidation:
+    """Out-of-fold scores: for each of K folds, choose the trees by CV over the other folds (nested),
+    train on all of them with that many trees, score the left-out fold."""
+    scores = np.zeros(ts.n_rows, dtype=np.float64)
+    off = ts.offsets()
+    row_of = {q: (off[i], off[i + 1]) for i, q in enumerate(ts.qids)}
+    best, seconds = [], 0.0
+    for test_q in folds(ts.qids, k):
+        rest = ts.subset([q for q in ts.qids if q not in set(test_q)])
+        sel = select_trees(rest, qrels, params)
+        model = fit_trees(rest, params, sel.chosen)
+        best.append(model.best_iteration)
+        seconds += sel.seconds + model.seconds
+        held = ts.subset(test_q)
+        pred = model.predict(held.features)
+        pos = 0
+        for q, n in zip(held.qids, held.groups, strict=True):
+            a, b = row_of[q]
+            scores[a:b] = pred[pos : pos + n]
+            pos += int(n)
+    return CrossValidation(scores, tuple(best), seconds)

@@ -1,0 +1,113 @@
+"""Tree-count selection by K-fold CV from the fused-score prior (rerank/selection.py), real LightGBM on a
+real SciFact slice: zero trees when nothing beats the fused score (the model then serves exactly the
+fused order, compiled or not), the same curve and count under the same seed, trees when they help, and
+manifests written before the CV fields still load."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ragsearch.eval.data import JudgedSplit, load_split
+from ragsearch.rerank.build import log_split, train_ltr
+from ragsearch.rerank.extract import FeatureLogger
+from ragsearch.rerank.ltr import LtrReranker
+from ragsearch.rerank.registry import ModelRegistry
+from ragsearch.rerank.selection import CurvePoint, choose, select_trees
+from ragsearch.retrieval.searcher import Retriever
+from tests.rerank.conftest import PARAMS
+
+FAST = replace(PARAMS, num_boost_round=60)
+
+
+def fused_top_split(retriever: Retriever, split: JudgedSplit, n: int) -> JudgedSplit:
+    """`n` real queries whose only relevant document is the fused ranking's first: no feature can beat
+    the fused score on them (it is already perfect), whatever the trees learn from the other features."""
+    queries = dict(list(split.queries.items())[:n])
+    qrels = {}
+    for qid, text in queries.items():
+        top = retriever.candidates(text, retriever.encode([text])[0])[0]
+        qrels[qid] = {top.doc_id: 1}
+    return JudgedSplit(split.dataset, "fused-top", queries, qrels)
+
+
+def test_zero_trees_when_nothing_beats_the_fused_score_and_the_model_serves_the_fused_order(
+    ltr_env: tuple[Retriever, Path], scifact_ltr_slice: Path, tmp_path: Path
+) -> None:
+    retriever, _ = ltr_env
+    logger = FeatureLogger(retriever.index)
+    train = fused_top_split(retriever, load_split(scifact_ltr_slice, "train"), 30)
+    outcome = train_ltr(retriever, logger, ModelRegistry(tmp_path), train, None, None, FAST)
+    m = outcome.manifest
+    assert m.fallback_to_fused and m.chosen_trees == 0 and m.best_iteration == 0 and m.cv_folds == 5
+    assert m.cv_curve is not None and m.cv_curve[0]["trees"] == 0 and m.cv_curve[0]["mean"] > 0.95
+    assert all(p["mean"] < m.cv_curve[0]["mean"] + 1e-3 for p in m.cv_curve)
+    assert [p["trees"] for p in m.cv_curve][-1] == 60
+    assert outcome.selection is not None
+    assert "no number of trees beat the fused score" in outcome.selection.message
+    # the registered model, served by compiled trees or by LightGBM, returns exactly the fused order
+    test = load_split(scifact_ltr_slice, "test")
+    for runtime in ("compiled", "lightgbm"):
+        model = ModelRegistry(tmp_path, runtime).load(m.version)
+        assert model.booster.num_trees() == 0
+        reranker = LtrReranker(model, logger)
+        for text in list(test.queries.values())[:10]:
+            vec = retriever.encode([text])[0]
+            hybrid = retriever.candidates(text, vec)  # the engine's fused order: score desc, then id
+            reranked = reranker.rerank(text, hybrid, vec)
+            assert [c.id for c in reranked] == [c.id for c in hybrid]
+        ts = log_split(retriever, logger, test)
+        assert ts.to_run(model.predict(ts.features)) == ts.to_run(
+            np.float64(FAST.prior_weight) * ts.column("fused_score")
+        )
+
+
+def test_tree_selection_is_deterministic_under_a_seed_and_keeps_trees_that_help(
+    ltr_env: tuple[Retriever, Path], scifact_ltr_slice: Path
+) -> None:
+    retriever, _ = ltr_env
+    split = load_split(scifact_ltr_slice, "train")
+    ts = log_split(retriever, FeatureLogger(retriever.index), split)
+    first = select_trees(ts, split.qrels, FAST)
+    again = select_trees(ts, split.qrels, FAST)
+    assert (first.curve, first.chosen) == (again.curve, again.chosen)
+    assert [p.trees for p in first.curve][:4] == [0, 1, 2, 3] and first.folds == 5
+    # with the FAKE hash embedder the fused score mixes BM25 with noise: trees that learn to trust BM25 help
+    base = first.curve[0].mean
+    chosen = next(p for p in first.curve if p.trees == first.chosen)
+    assert first.chosen > 0 and not first.fallback_to_fused and chosen.mean > base + 0.01, first.curve
+    assert all(p.std >= 0 for p in first.curve)
+    other = select_trees(ts, split.qrels, replace(FAST, tree_folds=3))
+    assert other.folds == 3 and other.curve != first.curve
+
+
+def test_choose_prefers_fewer_trees_within_epsilon() -> None:
+    curve = (CurvePoint(0, 0.5000, 0.1), CurvePoint(10, 0.5008, 0.1), CurvePoint(20, 0.4000, 0.1))
+    assert choose(curve) == 0  # 0.0008 better is within the epsilon
+    assert choose(curve, epsilon=0.0) == 10
+    assert choose((CurvePoint(0, 0.4, 0.0), CurvePoint(5, 0.45, 0.0), CurvePoint(9, 0.45, 0.0))) == 5
+
+
+def test_manifests_written_before_tree_selection_still_load(
+    ltr_env: tuple[Retriever, Path], scifact_ltr_slice: Path, tmp_path: Path
+) -> None:
+    retriever, _ = ltr_env
+    split = load_split(scifact_ltr_slice, "train")
+    outcome = train_ltr(
+        retriever, FeatureLogger(retriever.index), ModelRegistry(tmp_path), split, None, None, FAST
+    )
+    path = tmp_path / "models" / "ltr" / outcome.manifest.version / "manifest.json"
+    data = json.loads(path.read_text())
+    for key in ("cv_curve", "chosen_trees", "fallback_to_fused", "cv_folds"):
+        del data[key]
+    path.write_text(json.dumps(data))
+    registry = ModelRegistry(tmp_path)
+    m = registry.manifest(outcome.manifest.version)
+    assert m.cv_curve is None and m.chosen_trees is None and not m.fallback_to_fused
+    model = registry.load(m.version)
+    ts = log_split(retriever, FeatureLogger(retriever.index), load_split(scifact_ltr_slice, "test"))
+    assert model.predict(ts.features).shape == (ts.n_rows,)
+    assert m.best_iteration == outcome.manifest.chosen_trees
