@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ragsearch.eval.data import JudgedSplit, restrict
@@ -223,4 +223,7 @@ def cross_validate_split(
     ts = log_split(retriever, logger, split, progress)
     cv = cross_validate(ts, split.qrels, k, params)
     runs = {"hybrid": ts.to_run(ts.column("fused_score")), "ltr": ts.to_run(cv.scores)}
-    return compare_systems(split, runs, DEFAULT_MEASURES, subset_name=f"{k}-fold CV, out-of-fold")
+    report = compare_systems(split, runs, DEFAULT_MEASURES, subset_name=f"{k}-fold CV, out-of-fold")
+    trees = ", ".join(str(t) for t in cv.best_iterations)
+    note = f"trees per fold, chosen by {params.tree_folds}-fold CV inside it (0: the fused ranking): {trees}"
+    return replace(report, notes=(*report.notes, note))

@@ -118,6 +118,7 @@ def test_cross_validation_reports_out_of_fold(home: Path, scifact_cli_slice: Pat
     rep = json.loads(r.stdout)
     assert rep["subset"] == "2-fold CV, out-of-fold" and set(rep["systems"]) == {"hybrid", "ltr"}
     assert rep["queries"] == 20 and rep["systems"]["ltr"]["nDCG@10"] > 0.3
+    assert any(n.startswith("trees per fold, chosen by 3-fold CV") for n in rep["notes"])
 
 
 def test_finetune_registers_an_encoder_that_serves_a_new_index(home: Path, scifact_cli_slice: Path) -> None:
