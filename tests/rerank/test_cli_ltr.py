@@ -44,6 +44,7 @@ def test_train_models_eval_search(home: Path, scifact_cli_slice: Path, tmp_path:
     assert m["version"] == "v0001" and m["promoted"] and "no model was promoted" in m["gate"]
     assert m["metrics"]["test"]["split"] == "test" and m["candidates"]["bm25_depth"] == 50
     assert m["embedding_model"] == "all-MiniLM-L6-v2"
+    assert str(m["chosen_trees"]) in m["tree_selection"] or "fused ranking" in m["tree_selection"]
 
     r = cli(home, "eval", str(scifact_cli_slice), "--index", "sf", "--systems", "hybrid,ltr",
             "--output", str(tmp_path / "m.json"), env=FAST)  # fmt: skip
@@ -90,6 +91,11 @@ def test_train_models_eval_search(home: Path, scifact_cli_slice: Path, tmp_path:
     assert r.returncode == 0 and "v0001 is promoted" in r.stdout
     shown = json.loads(cli(home, "models", "show", "v0001").stdout)
     assert shown["promoted"] and set(shown["importance"]) == set(shown["feature_names"])
+    # the CV curve that chose the number of trees (0: the fused ranking) is shown with the manifest
+    curve = shown["cv_curve"]
+    assert curve[0]["trees"] == 0 and curve[-1]["trees"] == 200 and shown["cv_folds"] == 5
+    assert shown["chosen_trees"] == shown["best_iteration"] in [p["trees"] for p in curve]
+    assert shown["fallback_to_fused"] == (shown["chosen_trees"] == 0)
 
     manifest = home / "models" / "ltr" / "v0001" / "manifest.json"
     data = json.loads(manifest.read_text())
@@ -111,6 +117,8 @@ def test_cross_validation_reports_out_of_fold(home: Path, scifact_cli_slice: Pat
         "test",
         "--cv",
         "2",
+        "--folds",
+        "3",
         "--json",
         env=FAST,
     )
