@@ -57,7 +57,7 @@ def team_draft(a: Sequence[str], b: Sequence[str], k: int, rng: random.Random) -
 
 
 def credit(sources: Sequence[str], clicked_positions: Collection[int]) -> str:
-    """"a", "b" or "tie" for one impression; positions are 0-based indexes into `sources`."""
+    """ "a", "b" or "tie" for one impression; positions are 0-based indexes into `sources`."""
     a = sum(1 for p in clicked_positions if 0 <= p < len(sources) and sources[p] == A)
     b = sum(1 for p in clicked_positions if 0 <= p < len(sources) and sources[p] == B)
     return A if a > b else B if b > a else "tie"
