@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 from ragsearch.answer.answering import Answerer
 from ragsearch.app.feedback import FeedbackStore
 from ragsearch.app.impressions import ImpressionLog
+from ragsearch.app.online import Experiment, OnlineStore, check, status_of, tally
 from ragsearch.app.querylog import QueryLog
 from ragsearch.app.services import (
     answer_search_config,
@@ -28,7 +31,10 @@ from ragsearch.retrieval.embedding import Embedder
 from ragsearch.retrieval.index import IndexBackend, SearchIndex
 from ragsearch.search.config import SearchConfig
 from ragsearch.search.engine import SearchEngine
-from ragsearch.search.serving import Served
+from ragsearch.search.serving import Served, ServingStore
+
+CHECK_EVERY_S = 2.0
+"""How often a serving process checks whether a running online experiment is decided."""
 
 
 class Runtime:
@@ -46,6 +52,9 @@ class Runtime:
         if settings.impressions.enabled:
             self.impressions = ImpressionLog(settings.home / "impressions.sqlite")
             self.impressions.purge(settings.impressions.retention_days)
+        self.online = OnlineStore(settings.home)
+        self._online_checked: dict[str, float] = {}
+        self._candidate_searches: dict[str, int] = {}
         self.llm = make_llm(settings)
         self.registry: ModelRegistry = make_registry(settings)
         self._rerankers: dict[tuple[str, str], Reranker] = {}
@@ -106,6 +115,36 @@ class Runtime:
             with self._lock:
                 self._rerankers[key] = cached
         return cached
+
+    def online_experiment(self, index: str, session_id: str | None) -> Experiment | None:
+        """The running online experiment of `index` when this session takes part in it. Whether it has been
+        decided is checked at most every CHECK_EVERY_S seconds (the counts come from the impression log)."""
+        if self.impressions is None or not session_id:
+            return None
+        exp = self.online.running(index)
+        if exp is None:
+            return None
+        if time.monotonic() - self._online_checked.get(index, 0.0) > CHECK_EVERY_S:
+            self._online_checked[index] = time.monotonic()
+            exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp)
+        return exp if exp.takes(session_id) else None
+
+    def online_status(self, index: str) -> dict[str, Any] | None:
+        """The latest online experiment of `index` with its counts (checked for a decision first)."""
+        exp = self.online.latest(index)
+        if exp is None or self.impressions is None:
+            return None
+        exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp)
+        return status_of(exp, tally(self.impressions, exp))
+
+    def count_candidate_search(self, experiment_id: str) -> int:
+        """How many candidate searches this process has run for an experiment, this one included."""
+        with self._lock:
+            self._candidate_searches[experiment_id] = self._candidate_searches.get(experiment_id, 0) + 1
+            return self._candidate_searches[experiment_id]
+
+    def stop_online(self, exp: Experiment, reason: str) -> None:
+        self.online.end(exp.index, exp.id, "stopped", reason)
 
     def forget_rerankers(self) -> None:
         with self._lock:

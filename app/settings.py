@@ -243,6 +243,16 @@ class ImpressionSettings(BaseModel, extra="forbid"):
     )
 
 
+class OnlineSettings(BaseModel, extra="forbid"):
+    """Online experiments (`ragsearch online start`): interleaving the served configuration with a candidate."""
+
+    max_candidate_latency_ms: float = Field(
+        2000,
+        gt=0,
+        description="a candidate search slower than this stops the experiment (users get the served one)",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -282,6 +292,7 @@ class Settings(BaseSettings):
     es: ElasticsearchSettings = ElasticsearchSettings()
     querylog: QueryLogSettings = QueryLogSettings()
     impressions: ImpressionSettings = ImpressionSettings()
+    online: OnlineSettings = OnlineSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -77,6 +77,11 @@ def reason_of(entry: ServingEntry) -> str:
     e = entry.evidence
     if not e:
         return f"promoted {entry.at}"
+    online = e.get("online")
+    if online:
+        return (f"promoted {entry.at} by online experiment {online.get('experiment')} (interleaving): "
+                f"{online.get('wins')} wins, {online.get('losses')} losses, {online.get('ties')} ties over "
+                f"{online.get('impressions')} impressions against {e.get('replaced')}")  # fmt: skip
     held = e.get("held") or {}
     measure = e.get("measure", "")
     where = f"{e.get('judgments')} ({e.get('part') or 'all'} part)"

@@ -38,6 +38,18 @@ class Metrics:
             ["log"],
             registry=self.registry,
         )
+        self.online_impressions = Counter(
+            "ragsearch_online_impressions_total",
+            "interleaved result lists served by an online experiment",
+            ["index"],
+            registry=self.registry,
+        )
+        self.online_stops = Counter(
+            "ragsearch_online_stops_total",
+            "online experiments stopped by a failing or slow candidate",
+            ["index"],
+            registry=self.registry,
+        )
         self.ingest_disconnects = Counter(
             "ragsearch_ingest_disconnects_total",
             "API ingests stopped between batches because the client disconnected (whole batches kept)",

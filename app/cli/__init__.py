@@ -16,6 +16,7 @@ from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     indexes,
     judgments,
     ltr,
+    online,
     operations,
     optimize,
     query_sets,

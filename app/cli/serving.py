@@ -167,6 +167,11 @@ def serving_history(index: IndexReq, as_json: JsonFlag = False) -> None:
                 f"#{e['number']} {e['at']} rollback of #{ev['undid']} ({ev['undid_name']}): serves {e['name']}"
             )
             continue
+        if ev.get("online"):
+            o = ev["online"]
+            say(f"#{e['number']} {e['at']} promoted {e['name']} over {ev.get('replaced')} by online experiment "
+                f"{o['experiment']}: {o['wins']} wins, {o['losses']} losses, {o['ties']} ties")  # fmt: skip
+            continue
         h = ev.get("held") or {}
         say(f"#{e['number']} {e['at']} promoted {e['name']} over {ev.get('replaced')} on {ev.get('judgments')}: "
             f"{ev.get('measure')} {h.get('candidate', 0):.4f} vs {h.get('served', 0):.4f}, "

@@ -120,6 +120,20 @@ def serving(
     return runtime.served(index).to_dict()
 
 
+@router.get("/online", dependencies=[ReadAuth], summary="The index's latest online experiment")
+def online(
+    runtime: RuntimeDep,
+    index: Annotated[
+        str | None, Query(max_length=64, description="index name (default: the server's)")
+    ] = None,
+) -> dict[str, Any]:
+    """Candidate and served configuration, traffic, interleaved impressions and sessions, wins, losses and
+    ties, the sequential test (log likelihood ratio and boundary) and the decision; `experiment` null when
+    the index never ran one."""
+    name = runtime.index(index).name
+    return {"experiment": runtime.online_status(name)}
+
+
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

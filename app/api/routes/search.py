@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from ragsearch.app.api.deps import ReadAuth, RuntimeDep
 from ragsearch.app.api.schemas import ErrorResponse, SearchHit, SearchResponse
+from ragsearch.app.online import Experiment, merge_hits
 from ragsearch.app.querylog import LoggedQuery, now
+from ragsearch.app.runtime import Runtime
 from ragsearch.app.services import request_config
 from ragsearch.retrieval.errors import InvalidInputError
-from ragsearch.retrieval.index import parse_filters
+from ragsearch.retrieval.index import Filters, parse_filters
+from ragsearch.retrieval.types import Candidate
 from ragsearch.search.config import MODES
 
 router = APIRouter(tags=["search"])
@@ -68,8 +72,20 @@ def search(
     filters = parse_filters(filter) or None
     result = runtime.engine(index).search(q, ranking, filters=filters)
     hits = result.hits[offset:]
-    passages = {p.id: p for p in idx.get([h.id for h in hits])}
     metrics = request.app.state.metrics
+    sources = None
+    exp = None
+    if config is None and mode is None and model is None and offset == 0:
+        exp = runtime.online_experiment(idx.name, session_id)
+    if exp is not None:
+        merged = interleave(runtime, exp, q, k, filters, hits)
+        if merged is None:
+            metrics.online_stops.labels(idx.name).inc()
+        else:
+            hits, sources = merged
+            config_name = exp.tag
+            metrics.online_impressions.labels(idx.name).inc()
+    passages = {p.id: p for p in idx.get([h.id for h in hits])}
     for stage, ms in result.timings_ms.items():
         metrics.search_stage.labels(stage.removesuffix("_ms")).observe(ms / 1e3)
     out = []
@@ -88,10 +104,11 @@ def search(
         metrics.log_write_failures.labels("querylog").inc()
     impression_id = None
     if runtime.impressions is not None:
-        shown = [h for h in hits if h.id in passages]
+        kept = [i for i, h in enumerate(hits) if h.id in passages]
         impression_id = runtime.impressions.log(
             q, idx.name, config_name, result.config.model_dump(mode="json"), offset + 1,
-            [h.id for h in shown], [h.doc_id for h in shown], session_id,
+            [hits[i].id for i in kept], [hits[i].doc_id for i in kept], session_id,
+            sources=None if sources is None else [sources[i] for i in kept],
         )  # fmt: skip
         if impression_id is None:
             metrics.log_write_failures.labels("impressions").inc()
@@ -107,3 +124,34 @@ def search(
         config_name=config_name,
         impression_id=impression_id,
     )
+
+
+WARM_UP_SEARCHES = 3
+"""A serving process's first candidate searches are not held to the latency budget (models load then)."""
+
+
+def interleave(
+    runtime: Runtime, exp: Experiment, q: str, k: int, filters: Filters | None, served: list[Candidate]
+) -> tuple[list[Candidate], list[str]] | None:
+    """The served hits team-drafted with the candidate's; None (and the experiment stopped, with the reason)
+    when the candidate fails, falls back to another mode, or is slower than the latency budget."""
+    t0 = time.perf_counter()
+    try:
+        candidate = runtime.engine(exp.index).search(q, exp.config("b").replace(k=k), filters=filters)
+    except Exception as exc:
+        runtime.stop_online(exp, f"the candidate failed: {type(exc).__name__}: {exc}")
+        return None
+    ms = (time.perf_counter() - t0) * 1e3
+    if candidate.requested_mode is not None:
+        runtime.stop_online(
+            exp, f"the candidate could not be served as configured: {'; '.join(candidate.notices)}"
+        )
+        return None
+    budget = runtime.settings.online.max_candidate_latency_ms
+    warm = (
+        runtime.count_candidate_search(exp.id) > WARM_UP_SEARCHES
+    )  # a cold start (model loads) is not the candidate's speed
+    if warm and ms > budget:
+        runtime.stop_online(exp, f"the candidate took {ms:.0f} ms, over the budget of {budget:g} ms")
+        return None
+    return merge_hits(served, candidate.hits, k, uuid.uuid4().hex)

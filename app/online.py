@@ -1,0 +1,230 @@
+"""Online experiments: team-draft interleaving of an index's served configuration (ranker a) and a candidate
+(ranker b) for a share of sessions, decided by clicks with an always-valid sequential test.
+
+`<home>/online/<index>.json` holds the index's experiments (one running at a time). The counts are never
+stored: they are derived from the impression log (impressions tagged `online:<id>` with the ranker of each
+position, and the clicks on them), so a restarted server resumes with nothing counted twice.
+
+A session takes part when its anonymous id hashes (with the experiment id) below the traffic share, so a
+session stays in or out for the whole experiment; requests without a session id, naming a mode or a
+configuration, or asking for a later page are served the served configuration alone. A candidate that
+raises or exceeds the latency budget stops the experiment (the reason is recorded) and the request is served
+by the served configuration.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ragsearch.app.impressions import ImpressionLog
+from ragsearch.eval.interleaving import credit, sequential_test, team_draft
+from ragsearch.retrieval.errors import InvalidInputError
+from ragsearch.retrieval.types import Candidate
+from ragsearch.search.config import SearchConfig, build_config
+from ragsearch.search.configs import check_name
+from ragsearch.search.serving import ServingStore
+
+TAG = "online:"
+
+
+@dataclass
+class Experiment:
+    id: str
+    index: str
+    candidate: str
+    candidate_config: dict[str, Any]
+    served: str
+    served_config: dict[str, Any]
+    traffic: float
+    max_sessions: int
+    min_sessions: int
+    alpha: float
+    auto_promote: bool
+    started_at: str
+    status: str = "running"
+    """running | decided | stopped"""
+    decision: str | None = None
+    """promote (candidate better) | keep (served better, or no decision by max sessions)"""
+    reason: str | None = None
+    ended_at: str | None = None
+    promoted: bool = False
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return TAG + self.id
+
+    def config(self, which: str) -> SearchConfig:
+        return build_config(self.candidate_config if which == "b" else self.served_config)
+
+    def takes(self, session_id: str | None) -> bool:
+        """Whether this session is interleaved (sticky: a hash of the session and experiment ids)."""
+        if not session_id or self.status != "running":
+            return False
+        h = hashlib.sha256(f"{self.id}:{session_id}".encode()).digest()
+        return int.from_bytes(h[:8], "big") / 2**64 < self.traffic
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    impressions: int
+    sessions: int
+    wins: int
+    losses: int
+    ties: int
+
+
+def tally(log: ImpressionLog, exp: Experiment) -> Tally:
+    """Wins (candidate), losses and ties over the experiment's impressions, from the log."""
+    shown = [i for i in log.impressions(exp.index) if i.config_name == exp.tag and i.sources]
+    ids = {i.query_id for i in shown}
+    clicks: dict[str, set[int]] = defaultdict(set)
+    for e in log.events(exp.index):
+        if e.action_name == "click" and e.query_id in ids:
+            clicks[e.query_id].add(e.position)
+    outcome = {"a": 0, "b": 0, "tie": 0}
+    for i in shown:
+        assert i.sources is not None
+        outcome[credit(i.sources, {p - i.first_position for p in clicks.get(i.query_id, ())})] += 1
+    return Tally(len(shown), len({i.session_id for i in shown}), outcome["b"], outcome["a"], outcome["tie"])
+
+
+class OnlineStore:
+    def __init__(self, home: Path) -> None:
+        self.root = Path(home) / "online"
+
+    def path(self, index: str) -> Path:
+        check_name(index, "index name")
+        return self.root / f"{index}.json"
+
+    def experiments(self, index: str) -> list[Experiment]:
+        try:
+            data = json.loads(self.path(index).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        return [Experiment(**e) for e in data]
+
+    def running(self, index: str) -> Experiment | None:
+        return next((e for e in self.experiments(index) if e.status == "running"), None)
+
+    def latest(self, index: str) -> Experiment | None:
+        found = self.experiments(index)
+        return found[-1] if found else None
+
+    @contextmanager
+    def _locked(self, index: str) -> Iterator[list[Experiment]]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(index)
+        with open(path.with_suffix(".lock"), "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            exps = self.experiments(index)
+            yield exps
+            tmp = path.with_name(f".{index}.{uuid.uuid4().hex}.tmp")
+            try:
+                tmp.write_text(json.dumps([asdict(e) for e in exps], indent=2) + "\n", encoding="utf-8")
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def start(self, exp: Experiment) -> Experiment:
+        with self._locked(exp.index) as exps:
+            running = next((e for e in exps if e.status == "running"), None)
+            if running is not None:
+                raise InvalidInputError(
+                    f"index {exp.index!r} runs online experiment {running.id} ({running.candidate} against "
+                    f"{running.served}) since {running.started_at}: one at a time; stop it first"
+                )
+            exps.append(exp)
+        return exp
+
+    def end(self, index: str, exp_id: str, status: str, reason: str, decision: str | None = None,
+            result: dict[str, Any] | None = None, promoted: bool = False) -> Experiment:  # fmt: skip
+        with self._locked(index) as exps:
+            exp = next((e for e in exps if e.id == exp_id), None)
+            if exp is None:
+                raise InvalidInputError(f"no online experiment {exp_id!r} on index {index!r}")
+            if exp.status == "running":
+                exp.status, exp.reason, exp.decision = status, reason, decision
+                exp.ended_at, exp.result, exp.promoted = now_utc(), result or {}, promoted
+            return exp
+
+
+def status_of(exp: Experiment, t: Tally) -> dict[str, Any]:
+    test = sequential_test(t.wins, t.losses, t.ties, exp.alpha)
+    return {**asdict(exp), "impressions": t.impressions, "sessions": t.sessions, "wins": t.wins,
+            "losses": t.losses, "ties": t.ties, "log_lr": test.log_lr, "boundary": test.threshold,
+            "test": "mixture sequential probability ratio test on wins vs losses (uniform prior on the win rate), "
+                    "always valid under continuous monitoring",
+            "crossed": test.decided, "leader": test.winner}  # fmt: skip
+
+
+def new_experiment(index: str, candidate: str, candidate_config: SearchConfig, served: str, served_config: SearchConfig,
+                   traffic: float, max_sessions: int, min_sessions: int, alpha: float, auto_promote: bool) -> Experiment:  # fmt: skip
+    if not 0 < traffic <= 0.5:
+        raise InvalidInputError(f"--traffic {traffic}: a share of sessions above 0 and at most 0.5")
+    if min_sessions > max_sessions:
+        raise InvalidInputError(f"--min-sessions {min_sessions} is above --max-sessions {max_sessions}")
+    if candidate_config == served_config:
+        raise InvalidInputError(
+            f"the candidate {candidate!r} is what index {index!r} serves: nothing to compare"
+        )
+    return Experiment(uuid.uuid4().hex[:12], index, candidate, candidate_config.model_dump(mode="json"), served,
+                      served_config.model_dump(mode="json"), traffic, max_sessions, min_sessions, alpha, auto_promote,
+                      now_utc())  # fmt: skip
+
+
+def merge_hits(
+    served_hits: list[Candidate], candidate_hits: list[Candidate], k: int, seed: str
+) -> tuple[list[Candidate], list[str]]:
+    """The team-draft interleaving of two hit lists (seeded by the impression, so it is reproducible)."""
+    by_id = {h.id: h for h in candidate_hits} | {h.id: h for h in served_hits}
+    ids, sources = team_draft(
+        [h.id for h in served_hits], [h.id for h in candidate_hits], k, random.Random(seed)
+    )
+    return [by_id[i] for i in ids], sources
+
+
+def check(store: OnlineStore, log: ImpressionLog, serving: ServingStore, exp: Experiment) -> Experiment:
+    """End `exp` when the sequential test crosses its boundary (after --min-sessions) or --max-sessions is
+    reached; a candidate that won is promoted through the serving record when --auto-promote."""
+    if exp.status != "running":
+        return exp
+    t = tally(log, exp)
+    status = status_of(exp, t)
+    if status["crossed"] and t.sessions >= exp.min_sessions:
+        won = status["leader"] == "b"
+        decision = "promote" if won else "keep"
+        reason = (f"{'the candidate' if won else 'the served configuration'} won: {t.wins} wins, {t.losses} losses, "
+                  f"{t.ties} ties over {t.impressions} impressions ({t.sessions} sessions); log LR "
+                  f"{status['log_lr']:.2f} >= {status['boundary']:.2f}")  # fmt: skip
+    elif t.sessions >= exp.max_sessions:
+        decision, reason = "keep", (f"no decision after {t.sessions} sessions (max {exp.max_sessions}): {t.wins} wins, "
+                                    f"{t.losses} losses, {t.ties} ties; the served configuration stays")  # fmt: skip
+    else:
+        return exp
+    result = {
+        k: status[k]
+        for k in ("impressions", "sessions", "wins", "losses", "ties", "log_lr", "boundary", "test")
+    }
+    promoted = False
+    if decision == "promote" and exp.auto_promote:
+        serving.promote(exp.index, exp.candidate, exp.config("b"), {"online": {"experiment": exp.id, **result},
+                        "replaced": exp.served, "replaced_config": exp.served_config})  # fmt: skip
+        promoted = True
+    return store.end(exp.index, exp.id, "decided", reason, decision, result, promoted)
