@@ -275,10 +275,46 @@ def models_page() -> None:
     st.dataframe(pd.DataFrame(models), hide_index=True)
 
 
+def online_page() -> None:
+    """What the index serves, and its online experiment: counts, the sequential test, the decision."""
+    st.title("Serving and online experiments")
+    line = serving_line()
+    if line:
+        st.write(line)
+    with api() as c:
+        r = c.get("/online")
+    if r.status_code != 200:
+        st.error(r.json().get("error", {}).get("message", r.text))
+        return
+    exp = r.json()["experiment"]
+    if exp is None:
+        st.info("No online experiment on this index: start one with `ragsearch online start`.")
+        return
+    st.subheader(f"{exp['candidate']} (candidate) against {exp['served']} (served): {exp['status']}")
+    cols = st.columns(4)
+    for col, (label, key) in zip(cols, (("Wins", "wins"), ("Losses", "losses"), ("Ties", "ties"),
+                                        ("Sessions", "sessions")), strict=True):  # fmt: skip
+        col.metric(label, exp[key])
+    st.progress(min(1.0, max(0.0, exp["log_lr"] / exp["boundary"])),
+                text=f"evidence {exp['log_lr']:.2f} of {exp['boundary']:.2f} needed (alpha {exp['alpha']:g})")  # fmt: skip
+    st.caption(f"{exp['test']}; traffic {exp['traffic']:g} of sessions, started {exp['started_at']}")
+    if exp["status"] != "running":
+        st.write(
+            f"**{exp['decision'] or 'No decision'}**: {exp['reason']}"
+            + (" (promoted)" if exp["promoted"] else "")
+        )
+
+
 def main() -> None:
     st.set_page_config(page_title="ragsearch", layout="wide")
-    page = st.sidebar.radio("Page", ["Search", "Evaluation", "Models"])
-    {"Search": search_page, "Evaluation": evaluation_page, "Models": models_page}[page]()
+    pages = {
+        "Search": search_page,
+        "Evaluation": evaluation_page,
+        "Models": models_page,
+        "Online": online_page,
+    }
+    page = st.sidebar.radio("Page", list(pages))
+    pages[page]()
 
 
 main()

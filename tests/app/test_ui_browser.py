@@ -143,3 +143,27 @@ def test_answer_sources_match_the_results_of_the_selected_mode(
         source_n = page.locator("p", has_text=f"[{n}]").filter(has_text=title)
         expect(source_n.first).to_be_visible(timeout=30_000)
         browser.close()
+
+
+def test_online_page_shows_what_is_served_and_the_experiment(ui_url: str, ui_home: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.app.test_cli import cli
+
+    r = cli(ui_home, "online", "start", "--index", "sf", "--candidate", "bm25", "--traffic", "0.1")
+    assert r.returncode == 0, r.stderr
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 1200})
+            page.goto(ui_url)
+            page.get_by_text("Online", exact=True).click()
+            expect(page.get_by_text("bm25 (candidate) against default (served): running")).to_be_visible(
+                timeout=30_000
+            )
+            expect(page.get_by_text("Index sf serves default (hybrid)")).to_be_visible()
+            expect(page.get_by_text("Wins", exact=True)).to_be_visible()
+            expect(page.get_by_text("evidence 0.00 of 3.00 needed (alpha 0.05)")).to_be_visible()
+            browser.close()
+    finally:
+        assert cli(ui_home, "online", "stop", "--index", "sf").returncode == 0
