@@ -253,6 +253,13 @@ class OnlineSettings(BaseModel, extra="forbid"):
     )
 
 
+class JudgeSettings(BaseModel, extra="forbid"):
+    """The LLM judge (`ragsearch judgments generate`), through the LLM settings' server and model."""
+
+    concurrency: int = Field(2, ge=1, le=64, description="pairs judged at once (requests in flight)")
+    max_tokens: int = Field(16, ge=1, le=1024, description="tokens a judge reply may take (`Grade: N`)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -293,6 +300,7 @@ class Settings(BaseSettings):
     querylog: QueryLogSettings = QueryLogSettings()
     impressions: ImpressionSettings = ImpressionSettings()
     online: OnlineSettings = OnlineSettings()
+    judge: JudgeSettings = JudgeSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     evaluation,
     experiments,
     indexes,
+    judging,
     judgments,
     ltr,
     online,
