@@ -40,20 +40,36 @@ RETRY_PROMPT = "That reply has no grade. Reply with exactly one line `Grade: N`,
 MAX_PASSAGE_CHARS = 4000
 """Longer passages are cut (about 1000 tokens) so that a judgment fits a small context window."""
 
-_GRADE = re.compile(r"\bgrade\s*[:=]?\s*\**\s*([0-3])(?![\d.])", re.IGNORECASE)
+_GRADE = re.compile(r"\bgrade\s*[:=]?\s*\**\s*([0-3])(?!\.?\d)", re.IGNORECASE)
 _BARE = re.compile(r"^\W*([0-3])\W*$")
 
 
+EXAMPLES = (
+    ("boiling point of water", "Water", "At sea level, pure water boils at 100 degrees Celsius.", 3),
+    ("boiling point of water", "Oceans", "Water covers about 71 percent of the Earth's surface.", 1),
+    ("boiling point of water", "Taxes", "The income tax rate rose by two points in 2020.", 0),
+)
+"""Worked examples sent before the pair as earlier turns: small models follow the reply form from them
+(SmolLM2-135M: no parseable grade in 3 of 3 pairs without them, 3 of 3 with)."""
+
+
 def judge_messages(query: str, title: str, text: str) -> list[Message]:
-    """The grading prompt of one pair: the query, then the passage quoted between <passage> tags."""
+    """The grading prompt of one pair: the system prompt, the worked EXAMPLES as earlier turns, then the
+    query and the passage quoted between <passage> tags."""
+    messages = [Message("system", SYSTEM_PROMPT)]
+    for q, t, body, grade in EXAMPLES:
+        messages += [Message("user", pair_message(q, t, body)), Message("assistant", f"Grade: {grade}")]
+    return [*messages, Message("user", pair_message(query, title, text))]
+
+
+def pair_message(query: str, title: str, text: str) -> str:
     body = text if len(text) <= MAX_PASSAGE_CHARS else text[:MAX_PASSAGE_CHARS] + " …"
     safe_title = sanitize(title).replace('"', "'").replace("\n", " ")
-    user = (
+    return (
         f"Query: {' '.join(query.split())}\n\n"
         f'<passage title="{safe_title}">\n{sanitize(body)}\n</passage>\n\n'
         "How relevant is the passage to the query? Reply with one line: Grade: N"
     )
-    return [Message("system", SYSTEM_PROMPT), Message("user", user)]
 
 
 def parse_grade(reply: str) -> int | None:
