@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,33 +124,45 @@ def judge_pool(
             todo.append(p)
     if on_verdict:
         on_verdict(stats)
+
+    def record(p: PoolPair, v: Verdict) -> None:
+        cache.put(key_of(p, llm.model), v)  # committed at once: a kill loses only pairs in flight
+        stats.asked += 1
+        stats.retried += v.attempts > 1
+        stats.prompt_tokens += v.prompt_tokens
+        stats.completion_tokens += v.completion_tokens
+        stats.count(p, v)
+
+    failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="judge") as pool_:
         futures: dict[Future[Verdict], PoolPair] = {
             pool_.submit(judge_pair, llm, p.query, p.title, p.text): p for p in todo
         }
         pending = set(futures)
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            while pending and failure is None:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    p = futures[f]
-                    v = f.result()  # raises LLMUnavailableError: the finally cancels the rest
-                    cache.put(key_of(p, llm.model), v)
-                    stats.asked += 1
-                    stats.retried += v.attempts > 1
-                    stats.prompt_tokens += v.prompt_tokens
-                    stats.completion_tokens += v.completion_tokens
-                    stats.count(p, v)
+                    if f.exception() is None:
+                        record(futures[f], f.result())
+                    else:
+                        failure = failure or f.exception()
                 stats.seconds = time.perf_counter() - t0
                 if on_verdict:
                     on_verdict(stats)
-        except LLMUnavailableError as exc:
-            raise LLMUnavailableError(
-                f"{exc}; {stats.asked} pair(s) judged in this run are cached "
-                f"({stats.pairs - stats.cached - stats.asked} left): run the command again to resume"
-            ) from None
         finally:
+            # stop asking (an error, or Ctrl-C); keep what the requests in flight still bring back
             pool_.shutdown(wait=True, cancel_futures=True)
+            for f in pending:
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    record(futures[f], f.result())
+    if isinstance(failure, LLMUnavailableError):
+        raise LLMUnavailableError(
+            f"{failure}; {stats.asked} pair(s) judged in this run are cached "
+            f"({stats.pairs - stats.cached - stats.asked} left): run the command again to resume"
+        )
+    if failure is not None:
+        raise failure
     # pairs sharing a key with one asked above take its verdict
     for p in pairs:
         if (p.query_id, p.passage_id) not in stats.verdicts:

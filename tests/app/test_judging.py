@@ -1,0 +1,166 @@
+"""The LLM judge's orchestration (`app.judging.judge_pool`) against real HTTP servers on loopback speaking
+the OpenAI chat format: one that returns fixed garbage, one that fails mid-run, one that records how many
+requests are in flight; and the `ragsearch judgments generate` command without an LLM configured. The
+command against the real llama.cpp server is in tests/app/test_judging_llm.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ragsearch.answer.judging import JudgeCache
+from ragsearch.answer.llm import OpenAIChatClient
+from ragsearch.answer.protocol import LLMUnavailableError
+from ragsearch.app.judging import PoolPair, build_list, judge_pool
+from tests.app.test_cli import cli
+
+
+class FakeOpenAI(ThreadingHTTPServer):
+    """A real HTTP server answering POST /v1/chat/completions with `reply(n)` (n: the request's number
+    from 1), or HTTP 503 when it returns None; it counts requests and the most in flight at once."""
+
+    def __init__(self, reply: Callable[[int], str | None], delay_s: float = 0.0) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.reply, self.delay_s = reply, delay_s
+        self.requests = self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeOpenAI
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        s = self.server
+        with s.lock:
+            s.requests += 1
+            n = s.requests
+            s.in_flight += 1
+            s.max_in_flight = max(s.max_in_flight, s.in_flight)
+        time.sleep(s.delay_s)
+        text = s.reply(n)
+        with s.lock:
+            s.in_flight -= 1
+        if text is None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps({
+            "id": f"c{n}", "object": "chat.completion", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 4, "total_tokens": 104},
+        }).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def serve() -> Iterator[Callable[..., FakeOpenAI]]:
+    servers: list[FakeOpenAI] = []
+
+    def start(reply: Callable[[int], str | None], delay_s: float = 0.0) -> FakeOpenAI:
+        server = FakeOpenAI(reply, delay_s)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def pairs(n: int) -> list[PoolPair]:
+    return [
+        PoolPair(
+            f"q{i % 3}", f"query {i % 3}", f"p{i}", f"d{i}", f"title {i}", f"text of passage {i}", f"h{i}"
+        )
+        for i in range(n)
+    ]
+
+
+def client(url: str) -> OpenAIChatClient:
+    return OpenAIChatClient("judge-model", base_url=url, max_tokens=16)
+
+
+def test_garbage_replies_are_asked_again_once_then_counted_unjudged(
+    serve: Callable[..., FakeOpenAI], tmp_path: Path
+) -> None:
+    # the second ask of every pair parses for pairs p0..p2 (requests 2, 4, 6), never afterwards
+    server = serve(lambda n: "Grade: 1" if n in (2, 4, 6) else "I think it is quite relevant, maybe.")
+    cache = JudgeCache(tmp_path / "cache.sqlite")
+    stats = judge_pool(client(server.url), cache, pairs(5), concurrency=1)
+    assert server.requests == 10  # every pair asked twice: none parsed the first time
+    assert (stats.asked, stats.judged, stats.unjudged, stats.retried, stats.cached) == (5, 3, 2, 5, 0)
+    assert stats.prompt_tokens == 1000 and stats.completion_tokens == 40
+    jl = build_list("llm", "sf", pairs(5), stats, "judge-model", "test", {"concurrency": 1})
+    assert [(r.passage_id, r.grade) for r in jl.rows] == [("p0", 1), ("p1", 1), ("p2", 1)]
+    assert jl.build["unjudged"] == 2 and jl.build["unjudged_rows"] == [["q0", "p3"], ["q1", "p4"]]
+    assert jl.provenance[0].source == "llm" and jl.provenance[0].model == "judge-model"
+
+    # a rerun asks nothing: unparseable verdicts are cached too
+    again = judge_pool(client(server.url), cache, pairs(5), concurrency=1)
+    assert server.requests == 10 and (again.asked, again.cached, again.unjudged) == (0, 5, 2)
+
+
+def test_llm_failing_mid_run_stops_cleanly_and_the_rerun_resumes(
+    serve: Callable[..., FakeOpenAI], tmp_path: Path
+) -> None:
+    broken = serve(lambda n: "Grade: 2" if n <= 4 else None)  # HTTP 503 from the fifth request on
+    cache = JudgeCache(tmp_path / "cache.sqlite")
+    with pytest.raises(LLMUnavailableError) as exc:
+        judge_pool(client(broken.url), cache, pairs(10), concurrency=1)
+    message = str(exc.value)
+    assert broken.url in message and "HTTP 503" in message
+    assert "4 pair(s) judged in this run are cached (6 left)" in message
+    assert cache.count() == 4
+
+    healthy = serve(lambda n: "Grade: 3")
+    stats = judge_pool(client(healthy.url), cache, pairs(10), concurrency=1)
+    assert healthy.requests == 6 and (stats.cached, stats.asked, stats.judged) == (4, 6, 10)
+    grades = {pid: v.grade for (_, pid), v in stats.verdicts.items()}
+    assert [grades[f"p{i}"] for i in range(10)] == [2] * 4 + [3] * 6  # nothing judged twice or lost
+
+
+def test_requests_in_flight_are_bounded_by_concurrency(
+    serve: Callable[..., FakeOpenAI], tmp_path: Path
+) -> None:
+    server = serve(lambda n: "Grade: 0", delay_s=0.2)
+    seen: list[int] = []
+    stats = judge_pool(
+        client(server.url), JudgeCache(tmp_path / "c.sqlite"), pairs(12), 3, lambda st: seen.append(st.asked)
+    )
+    assert stats.judged == 12 and server.max_in_flight == 3
+    assert seen[0] == 0 and seen[-1] == 12 and seen == sorted(seen)  # progress reported as verdicts come
+
+
+def test_same_text_for_one_query_is_asked_once(serve: Callable[..., FakeOpenAI], tmp_path: Path) -> None:
+    server = serve(lambda n: "Grade: 2")
+    twins = [PoolPair("q", "query", pid, pid, "t", "same text", "same-hash") for pid in ("a", "b")]
+    stats = judge_pool(client(server.url), JudgeCache(tmp_path / "c.sqlite"), twins, 2)
+    assert server.requests == 1 and stats.judged == 2 and (stats.asked, stats.cached) == (1, 1)
+
+
+def test_generate_without_an_llm_names_the_settings(tmp_path: Path) -> None:
+    r = cli(tmp_path, "judgments", "generate", "--index", "sf", "--queries", "s", "--pool", "bm25",
+            "--name", "j", env={"OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""})  # fmt: skip
+    assert r.returncode == 1
+    assert "RAGSEARCH_LLM_BASE_URL" in r.stderr and "OPENAI_API_KEY" in r.stderr
+    assert not (tmp_path / "judgments").exists()
