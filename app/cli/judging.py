@@ -92,7 +92,7 @@ def judgments_generate(
                              lambda n: bar.advance(task, n))  # fmt: skip
         if retry_unjudged:
             cache.forget_unjudged(llm.model, PROMPT_VERSION)
-        with progress_bar("judge", len(pairs), rate="") as bar:
+        with progress_bar("judge", len(pairs)) as bar:
             task = bar.tasks[0].id
 
             def shown(st: JudgeStats) -> None:
