@@ -6,6 +6,10 @@ command against the real llama.cpp server is in tests/app/test_judging_llm.py.""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +22,9 @@ from ragsearch.answer.judging import JudgeCache
 from ragsearch.answer.llm import OpenAIChatClient
 from ragsearch.answer.protocol import LLMUnavailableError
 from ragsearch.app.judging import PoolPair, build_list, judge_pool
+from ragsearch.retrieval.index import SearchIndex
 from tests.app.test_cli import cli
+from tests.net import REPO
 
 
 class FakeOpenAI(ThreadingHTTPServer):
@@ -164,3 +170,46 @@ def test_generate_without_an_llm_names_the_settings(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "RAGSEARCH_LLM_BASE_URL" in r.stderr and "OPENAI_API_KEY" in r.stderr
     assert not (tmp_path / "judgments").exists()
+
+
+def rows_in(db: Path) -> int:
+    cache = JudgeCache(db)
+    try:
+        return cache.count()
+    finally:
+        cache.close()
+
+
+@pytest.mark.slow
+def test_generate_killed_mid_run_resumes_without_judging_anything_twice(
+    serve: Callable[..., FakeOpenAI], scifact_index: SearchIndex, scifact_slice: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(scifact_index.path, home / "indexes" / "sf")
+    (tmp_path / "q.jsonl").write_text(
+        "\n".join((scifact_slice / "queries.jsonl").read_text().splitlines()[:4])
+    )
+    assert cli(home, "query-sets", "create", "s", "--from-file", str(tmp_path / "q.jsonl")).returncode == 0
+    server = serve(lambda n: f"Grade: {n % 4}", delay_s=0.5)
+    env = {**os.environ, "RAGSEARCH_HOME": str(home), "RAGSEARCH_LLM_BASE_URL": server.url,
+           "RAGSEARCH_LLM_MODEL": "fake", "RAGSEARCH_JUDGE_CONCURRENCY": "2", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    args = ["judgments", "generate", "--index", "sf", "--queries", "s", "--pool", "bm25", "--depth", "5",
+            "--name", "j", "--json"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", "from ragsearch.app.cli import main; main()", *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    db = home / "cache" / "llm_judgments.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not db.exists() or rows_in(db) < 4):
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no cleanup of any kind
+    proc.wait()
+    before, asked_before = rows_in(db), server.requests
+    assert 4 <= before < 20 and not (home / "judgments").exists()
+
+    r = cli(home, *args, env={k: v for k, v in env.items() if k.startswith("RAGSEARCH_")})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["pairs"] == 20 and out["judged"] == 20 and out["cached"] == before
+    assert out["asked"] == 20 - before == server.requests - asked_before
+    # only the requests in flight at the kill (at most --concurrency) were asked twice
+    assert server.requests - 20 <= 2
