@@ -86,7 +86,7 @@ class JudgeStats:
             self.judged += 1
 
     def to_dict(self) -> dict[str, Any]:
-        rate = self.asked / self.seconds if self.seconds > 0 else None
+        rate = self.asked / self.seconds if self.seconds > 0 and self.asked else None
         return {
             "pairs": self.pairs, "cached": self.cached, "asked": self.asked, "judged": self.judged,
             "unjudged": self.unjudged, "retried": self.retried, "prompt_tokens": self.prompt_tokens,
