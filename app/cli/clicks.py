@@ -75,7 +75,9 @@ def judgments_from_clicks(
 
 
 @impressions_app.command("stats")
-def impressions_stats(index: Annotated[str | None, typer.Option("--index", "-i")] = None) -> None:
+def impressions_stats(
+    index: Annotated[str | None, typer.Option("--index", "-i", help="one index (default: all)")] = None,
+) -> None:
     """How many impressions and events the log holds (for one index or all), as JSON."""
     log = ImpressionLog(settings().home / "impressions.sqlite")
     try:

@@ -76,7 +76,9 @@ def online_start(
 
 
 @online_app.command("status")
-def online_status(index: IndexReq, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def online_status(
+    index: IndexReq, as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False
+) -> None:
     """The latest experiment of the index: counts, the test, the decision (checked now)."""
     s = settings()
     store = OnlineStore(s.home)
