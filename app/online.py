@@ -14,15 +14,12 @@ by the served configuration.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +31,7 @@ from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.types import Candidate
 from ragsearch.search.config import SearchConfig, build_config
 from ragsearch.search.configs import check_name
+from ragsearch.search.locked_file import locked_update
 from ragsearch.search.serving import ServingStore
 
 TAG = "online:"
@@ -127,20 +125,9 @@ class OnlineStore:
         found = self.experiments(index)
         return found[-1] if found else None
 
-    @contextmanager
-    def _locked(self, index: str) -> Iterator[list[Experiment]]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(index)
-        with open(path.with_suffix(".lock"), "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            exps = self.experiments(index)
-            yield exps
-            tmp = path.with_name(f".{index}.{uuid.uuid4().hex}.tmp")
-            try:
-                tmp.write_text(json.dumps([asdict(e) for e in exps], indent=2) + "\n", encoding="utf-8")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+    def _locked(self, index: str) -> AbstractContextManager[list[Experiment]]:
+        return locked_update(self.path(index), lambda: self.experiments(index),
+                             lambda exps: json.dumps([asdict(e) for e in exps], indent=2) + "\n")  # fmt: skip
 
     def start(self, exp: Experiment) -> Experiment:
         with self._locked(exp.index) as exps:

@@ -62,6 +62,17 @@ class JudgmentStore:
             self.root, ref, "judgment list", "make one with `ragsearch judgments import`"
         )
 
+    def load_for(self, ref: str, index: str, action: str) -> JudgmentList:
+        """`load(ref)`, refused (nothing done) when the list judges another index than `index`; `action`
+        names what needed it, e.g. "an experiment"."""
+        jl = self.load(ref)
+        if jl.index != index:
+            raise InvalidInputError(
+                f"judgment list {jl.ref} judges index {jl.index!r}, not {index!r}: {action} on {index!r} needs "
+                f"judgments of {index!r}; nothing was done"
+            )
+        return jl
+
     def load(self, ref: str) -> JudgmentList:
         name, version = self.resolve(ref)
         folder = self.root / name / version

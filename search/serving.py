@@ -11,12 +11,8 @@ promoting at once cannot lose each other's entry and a reader never sees half a 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +21,7 @@ from typing import Any
 from ragsearch.retrieval.errors import InvalidInputError, RagsearchError
 from ragsearch.search.config import Mode, SearchConfig, build_config
 from ragsearch.search.configs import check_name
+from ragsearch.search.locked_file import locked_update
 
 DEFAULT_NAME = "default"
 DEFAULT_REASON = "fresh index: the default hybrid configuration (no promotion on this index yet)"
@@ -126,21 +123,11 @@ class ServingStore:
             ) from None
         return dict(state)
 
-    @contextmanager
-    def _locked(self, index: str) -> Iterator[dict[str, Any]]:
+    def _locked(self, index: str) -> AbstractContextManager[dict[str, Any]]:
         """The index's state under an exclusive lock; the yielded dict is written back on success."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(index)
-        with open(path.with_suffix(".lock"), "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            state = self._read(index)
-            yield state
-            tmp = path.with_name(f".{index}.{uuid.uuid4().hex}.tmp")
-            try:
-                tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+        return locked_update(
+            self.path(index), lambda: self._read(index), lambda st: json.dumps(st, indent=2) + "\n"
+        )
 
     def stack(self, index: str) -> list[ServingEntry]:
         return [ServingEntry.from_dict(e) for e in self._read(index)["stack"]]

@@ -191,12 +191,7 @@ def experiment_cmd(
     (Holm-corrected when several are compared) and each one's unjudged rate (share of its top 10 with no
     judgment in the list). Saved under <home>/experiments/<index>/<id>/result.json."""
     s = settings(backend)
-    jl = JudgmentStore(s.home).load(judgments)
-    if jl.index != index:
-        raise InvalidInputError(
-            f"judgment list {jl.ref} judges index {jl.index!r}, not {index!r}: "
-            f"an experiment on {index!r} needs judgments of {index!r}; nothing was run"
-        )
+    jl = JudgmentStore(s.home).load_for(judgments, index, "an experiment")
     names = parse_list(configs, "--configs")
     repeated = sorted(n for n, c in Counter(names).items() if c > 1)
     if repeated:

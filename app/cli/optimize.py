@@ -59,12 +59,7 @@ def optimize_cmd(
     the index serves on the held part (paired test). Stores the winner as a configuration (--save); serving
     it takes `ragsearch serve-config promote`."""
     s = settings(backend)
-    jl = JudgmentStore(s.home).load(judgments)
-    if jl.index != index:
-        raise InvalidInputError(
-            f"judgment list {jl.ref} judges index {jl.index!r}, not {index!r}: optimizing {index!r} needs "
-            f"judgments of {index!r}; nothing was run"
-        )
+    jl = JudgmentStore(s.home).load_for(judgments, index, "optimizing")
     parse_measures([measure])
     check_name(save)
     if save in MODES or save == SERVED:

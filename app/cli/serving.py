@@ -95,12 +95,7 @@ def serving_promote(
     (the whole list when it has no parts) by a paired test at --level. Both figures are printed either way;
     a refusal exits 1 and changes nothing."""
     s = settings(backend)
-    jl = JudgmentStore(s.home).load(judgments)
-    if jl.index != index:
-        raise InvalidInputError(
-            f"judgment list {jl.ref} judges index {jl.index!r}, not {index!r}: promotion on {index!r} needs "
-            f"judgments of {index!r}; nothing changed"
-        )
+    jl = JudgmentStore(s.home).load_for(judgments, index, "promotion")
     parse_measures([measure])
     store = ServingStore(s.home)
     default = default_search_config(s)
