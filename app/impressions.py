@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS ubi_queries (
     sources TEXT
 );
 CREATE INDEX IF NOT EXISTS ubi_queries_time ON ubi_queries(timestamp);
+CREATE INDEX IF NOT EXISTS ubi_queries_config ON ubi_queries(config_name);
 CREATE TABLE IF NOT EXISTS ubi_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     timestamp REAL NOT NULL,
@@ -188,8 +189,10 @@ class ImpressionLog:
             )
         return event_id
 
-    def impressions(self, index: str | None = None, since: float | None = None) -> list[Impression]:
-        where, args = clauses(index, since)
+    def impressions(
+        self, index: str | None = None, since: float | None = None, config_name: str | None = None
+    ) -> list[Impression]:
+        where, args = clauses(index, since, config_name=config_name)
         sql = f"SELECT {IMPRESSION_COLUMNS} FROM ubi_queries{where} ORDER BY timestamp"
         none: list[Any] = []
         rows, ok = self._db.run("impressions", lambda db: db.execute(sql, args).fetchall(), none)
@@ -197,8 +200,10 @@ class ImpressionLog:
             raise BackendUnavailableError("the impression log cannot be read")
         return [impression_of(r) for r in rows]
 
-    def events(self, index: str | None = None, since: float | None = None) -> list[Event]:
-        where, args = clauses(index, since, "q.")
+    def events(
+        self, index: str | None = None, since: float | None = None, config_name: str | None = None
+    ) -> list[Event]:
+        where, args = clauses(index, since, "q.", config_name)
         sql = ("SELECT e.query_id, e.action_name, e.object_id, e.position, e.timestamp, e.dwell_time FROM ubi_events e "
                f"JOIN ubi_queries q ON q.query_id = e.query_id{where} ORDER BY e.id")  # fmt: skip
         none: list[Any] = []
@@ -233,9 +238,14 @@ def impression_of(r: Sequence[Any]) -> Impression:
                       tuple(json.loads(r[8])), sources)  # fmt: skip
 
 
-def clauses(index: str | None, since: float | None, prefix: str = "") -> tuple[str, tuple[object, ...]]:
+def clauses(
+    index: str | None, since: float | None, prefix: str = "", config_name: str | None = None
+) -> tuple[str, tuple[object, ...]]:
     conds: list[str] = []
     args: list[object] = []
+    if config_name is not None:
+        conds.append(f"{prefix}config_name = ?")
+        args.append(config_name)
     if index is not None:
         conds.append(f"{prefix}index_name = ?")
         args.append(index)

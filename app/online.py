@@ -90,10 +90,10 @@ class Tally:
 
 def tally(log: ImpressionLog, exp: Experiment) -> Tally:
     """Wins (candidate), losses and ties over the experiment's impressions, from the log."""
-    shown = [i for i in log.impressions(exp.index) if i.config_name == exp.tag and i.sources]
+    shown = [i for i in log.impressions(exp.index, config_name=exp.tag) if i.sources]
     ids = {i.query_id for i in shown}
     clicks: dict[str, set[int]] = defaultdict(set)
-    for e in log.events(exp.index):
+    for e in log.events(exp.index, config_name=exp.tag):
         if e.action_name == "click" and e.query_id in ids:
             clicks[e.query_id].add(e.position)
     outcome = {"a": 0, "b": 0, "tie": 0}
