@@ -42,6 +42,37 @@ def order(cands: list[Candidate]) -> list[Candidate]:
     return sorted(cands, key=lambda c: (-c.score, c.id))
 
 
+def fused_candidates(
+    bm25: Sequence[ScoredId], dense: Sequence[ScoredId], fusion: str, dense_weight: float, rrf_k: float
+) -> list[Candidate]:
+    """The union of two result lists fused (BM25 weighted 1 - `dense_weight`), best first."""
+    fused = get_fusion(fusion)(
+        [{h.id: h.score for h in bm25}, {h.id: h.score for h in dense}],
+        weights=[1.0 - dense_weight, dense_weight],
+        k=rrf_k,
+    )
+    cands = merge_candidates(bm25, dense, fused)
+    for c in cands:
+        c.score = c.fused_score or 0.0
+    return order(cands)
+
+
+def bm25_candidates(hits: Sequence[ScoredId]) -> list[Candidate]:
+    """BM25 hits as candidates with their scores and ranks."""
+    return [
+        Candidate(h.id, h.doc_id, bm25_score=h.score, bm25_rank=r, score=h.score)
+        for r, h in enumerate(hits, start=1)
+    ]
+
+
+def dense_candidates(hits: Sequence[ScoredId]) -> list[Candidate]:
+    """Dense hits as candidates with their cosines and ranks."""
+    return [
+        Candidate(h.id, h.doc_id, dense_score=h.score, dense_rank=r, score=h.score)
+        for r, h in enumerate(hits, start=1)
+    ]
+
+
 class Retriever:
     """BM25, dense and hybrid search over one index, with per-call overrides of the defaults."""
 
@@ -91,15 +122,7 @@ class Retriever:
         t2 = time.perf_counter()
         dense = self.index.vector_search(query_vector, max(self.dense_depth, min_depth), filters)
         t3 = time.perf_counter()
-        fuse = get_fusion(self.fusion)
-        fused = fuse(
-            [{h.id: h.score for h in bm25}, {h.id: h.score for h in dense}],
-            weights=[1.0 - self.dense_weight, self.dense_weight],
-            k=self.rrf_k,
-        )
-        cands = merge_candidates(bm25, dense, fused)
-        for c in cands:
-            c.score = c.fused_score or 0.0
+        cands = fused_candidates(bm25, dense, self.fusion, self.dense_weight, self.rrf_k)
         t4 = time.perf_counter()
         t.update(
             bm25_ms=(t1 - t0) * 1e3,
@@ -107,20 +130,12 @@ class Retriever:
             dense_ms=(t3 - t2) * 1e3,
             fusion_ms=(t4 - t3) * 1e3,
         )
-        return order(cands)
+        return cands
 
     def bm25(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         """BM25 alone: the top k with their BM25 scores and ranks."""
-        hits = self.index.bm25_search(query, k, self.boosts, filters)
-        return [
-            Candidate(h.id, h.doc_id, bm25_score=h.score, bm25_rank=r, score=h.score)
-            for r, h in enumerate(hits, start=1)
-        ]
+        return bm25_candidates(self.index.bm25_search(query, k, self.boosts, filters))
 
     def dense(self, query_vector: Vector, k: int, filters: Filters | None = None) -> list[Candidate]:
         """Dense (embedding kNN) alone: the top k with their cosines and ranks."""
-        hits = self.index.vector_search(query_vector, k, filters)
-        return [
-            Candidate(h.id, h.doc_id, dense_score=h.score, dense_rank=r, score=h.score)
-            for r, h in enumerate(hits, start=1)
-        ]
+        return dense_candidates(self.index.vector_search(query_vector, k, filters))

@@ -4,7 +4,7 @@ weights, scored on judged queries.
 It is fast because a first stage is two lists and a pure fusion: for every judged query the dense list is
 fetched once at the largest depth searched, and the BM25 list once per distinct (title boost, text boost,
 tie-breaker), then each trial truncates, fuses and orders them exactly as `Retriever.candidates` does
-(the same `get_fusion`, `merge_candidates` and `order`), so a trial's run is the run the search entry point
+(the same `retrieval.searcher.fused_candidates`), so a trial's run is the run the search entry point
 gives for that configuration (a test holds the two equal). Learned rankers are scored by the caller through
 the entry point: they need features, not just lists.
 
@@ -22,9 +22,8 @@ from ragsearch.eval.data import Qrels
 from ragsearch.eval.evaluate import rank_documents
 from ragsearch.eval.metrics import evaluate
 from ragsearch.eval.runs import Run, to_run
-from ragsearch.retrieval.fusion import get_fusion
 from ragsearch.retrieval.index import SearchIndex
-from ragsearch.retrieval.searcher import merge_candidates, order
+from ragsearch.retrieval.searcher import bm25_candidates, dense_candidates, fused_candidates
 from ragsearch.retrieval.types import Candidate, ScoredId, Vector
 from ragsearch.search.config import Mode, SearchConfig
 
@@ -119,23 +118,13 @@ def first_stage_hits(
     """The top `k` of `config`'s first stage from lists fetched deeper: what `SearchEngine.search` returns
     for a bm25, dense or hybrid configuration with k hits."""
     if config.mode is Mode.BM25:
-        return [Candidate(h.id, h.doc_id, bm25_score=h.score, bm25_rank=r, score=h.score)
-                for r, h in enumerate(bm25[:k], start=1)]  # fmt: skip
+        return bm25_candidates(bm25[:k])
     if config.mode is Mode.DENSE:
-        return [Candidate(h.id, h.doc_id, dense_score=h.score, dense_rank=r, score=h.score)
-                for r, h in enumerate(dense[:k], start=1)]  # fmt: skip
+        return dense_candidates(dense[:k])
     if config.mode is not Mode.HYBRID:
         raise ValueError(f"mode {config.mode.value} is not a first stage")
     b, d = bm25[: max(config.bm25_depth, k)], dense[: max(config.dense_depth, k)]
-    fused = get_fusion(config.fusion)(
-        [{h.id: h.score for h in b}, {h.id: h.score for h in d}],
-        weights=[1.0 - config.dense_weight, config.dense_weight],
-        k=config.rrf_k,
-    )
-    cands = merge_candidates(b, d, fused)
-    for c in cands:
-        c.score = c.fused_score or 0.0
-    return order(cands)[:k]
+    return fused_candidates(b, d, config.fusion, config.dense_weight, config.rrf_k)[:k]
 
 
 def fast_run(cache: FirstStageCache, config: SearchConfig, k: int = RUN_DEPTH) -> Run:
