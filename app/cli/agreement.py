@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ragsearch.app.cli.common import BackendOpt, judgments_app, out, settings
+from ragsearch.app.cli.common import BackendOpt, judgments_app, out, say, settings
 from ragsearch.app.cli.evaluation import parse_list
 from ragsearch.app.cli.experiments import resolve_configs
 from ragsearch.app.cli.judgments import JsonFlag, ListArg
@@ -93,7 +93,6 @@ def judgments_agree(
     if as_json:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
-    say = lambda text: out.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     say(f"{ja.ref} vs {jb.ref} (index {ja.index}): {pairs.pairs} pairs judged by both "
         f"({pairs.only_a} only in {ja.ref}, {pairs.only_b} only in {jb.ref})")  # fmt: skip
     say(f"same grade {shown(pairs.exact)}; Cohen's kappa: grades {shown(pairs.kappa)}, linearly weighted "

@@ -63,6 +63,12 @@ cli.add_typer(judgments_app, name="judgments")
 out = Console()
 err = Console(stderr=True)
 
+
+def say(text: str) -> None:
+    """One line of plain text on stdout: no rich markup or highlighting (it may hold names and query text)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 """Exit codes of every command (README "Exit codes"): 2 is click's usage error; 3 is `drift` finding drift."""
 

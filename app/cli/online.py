@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ragsearch.app.cli.common import cli, out, settings
+from ragsearch.app.cli.common import cli, say, settings
 from ragsearch.app.cli.experiments import resolve_configs
 from ragsearch.app.cli.serving import pin_model
 from ragsearch.app.impressions import ImpressionLog
@@ -25,10 +25,6 @@ online_app = typer.Typer(
 )
 cli.add_typer(online_app, name="online")
 IndexReq = Annotated[str, typer.Option("--index", "-i", help="the index")]
-
-
-def say(text: str) -> None:
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def show(status: dict[str, Any]) -> None:

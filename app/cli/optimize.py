@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ragsearch.app.cli.common import BackendOpt, cli, err, out, progress_bar, progress_steps, settings
+from ragsearch.app.cli.common import BackendOpt, cli, err, out, progress_bar, progress_steps, say, settings
 from ragsearch.app.cli.evaluation import JsonFlag, OutputOpt, parse_list, write_json
 from ragsearch.app.cli.experiments import IndexReq, describe
 from ragsearch.app.services import (
@@ -131,7 +131,6 @@ def print_optimization(result: dict[str, Any], found: Optimization, path: Path, 
     for i, t in enumerate(found.trials[:10], start=1):
         table.add_row(str(i), describe(t.config), f"{t.score:.4f}")
     out.print(table)
-    say = lambda text: out.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     for version, dev in result["models_offered"].items():
         say(f"model {version} (on the best fusion): dev {m} {dev:.4f}")
     for version, why in found.skipped.items():

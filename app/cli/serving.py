@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ragsearch.app.cli.common import BackendOpt, cli, out, progress_bar, progress_steps, settings
+from ragsearch.app.cli.common import BackendOpt, cli, progress_bar, progress_steps, say, settings
 from ragsearch.app.cli.experiments import describe, resolve_configs
 from ragsearch.app.services import (
     default_search_config,
@@ -37,10 +37,6 @@ cli.add_typer(serving_app, name="serve-config")
 IndexReq = Annotated[str, typer.Option("--index", "-i", help="the index")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON")]
 PROMOTE_MEASURE = "nDCG@10"
-
-
-def say(text: str) -> None:
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def show_served(now: Served) -> None:
