@@ -200,6 +200,18 @@ class ImpressionLog:
             raise BackendUnavailableError("the impression log cannot be read")
         return [impression_of(r) for r in rows]
 
+    def session_ids(
+        self, index: str | None = None, since: float | None = None, config_name: str | None = None
+    ) -> set[str]:
+        """The distinct session ids of the impressions that match (impressions without one are left out)."""
+        where, args = clauses(index, since, config_name=config_name)
+        sql = f"SELECT DISTINCT session_id FROM ubi_queries{where}{' AND' if where else ' WHERE'} session_id IS NOT NULL"
+        none: list[Any] = []
+        rows, ok = self._db.run("session_ids", lambda db: db.execute(sql, args).fetchall(), none)
+        if not ok:
+            raise BackendUnavailableError("the impression log cannot be read")
+        return {r[0] for r in rows}
+
     def events(
         self, index: str | None = None, since: float | None = None, config_name: str | None = None
     ) -> list[Event]:

@@ -5,9 +5,11 @@
 stored: they are derived from the impression log (impressions tagged `online:<id>` with the ranker of each
 position, and the clicks on them), so a restarted server resumes with nothing counted twice.
 
-A session takes part when its anonymous id hashes (with the experiment id) below the traffic share, so a
-session stays in or out for the whole experiment; requests without a session id, naming a mode or a
-configuration, or asking for a later page are served the served configuration alone. A candidate that
+A session takes part when its anonymous id hashes (with the experiment id) below the traffic share and
+admitting it keeps the interleaved sessions at most that share of the sessions seen since the start (a hard
+cap, `Admission`); it is decided when the session is first seen, so a session stays in or out for the whole
+experiment. Requests without a session id, naming a mode or a configuration, or asking for a later page are
+served the served configuration alone. A candidate that
 raises or exceeds the latency budget stops the experiment (the reason is recorded) and the request is served
 by the served configuration.
 """
@@ -73,6 +75,39 @@ class Experiment:
             return False
         h = hashlib.sha256(f"{self.id}:{session_id}".encode()).digest()
         return int.from_bytes(h[:8], "big") / 2**64 < self.traffic
+
+
+class Admission:
+    """The hard cap on the interleaved share: among the sessions that searched the index since the experiment
+    started, the interleaved ones are never more than `traffic` of them. A session is decided when first seen
+    (hash-eligible and under the cap: in; otherwise out, for good). The sets are rebuilt from the impression
+    log on a server's start (`from_log`), so a restart keeps both the cap and every session's side; the cap
+    holds per server process (two servers on one home each keep their own count)."""
+
+    def __init__(self, exp: Experiment, seen: set[str], admitted: set[str]) -> None:
+        self.exp, self.seen, self.admitted = exp, seen, admitted
+
+    @classmethod
+    def from_log(cls, log: ImpressionLog, exp: Experiment) -> Admission:
+        since = datetime.fromisoformat(exp.started_at).timestamp()
+        seen = log.session_ids(exp.index, since=since)
+        return cls(exp, seen, log.session_ids(exp.index, config_name=exp.tag) & seen)
+
+    def admit(self, session_id: str) -> bool:
+        """Whether `session_id` is interleaved; a session seen for the first time is decided now."""
+        if session_id in self.admitted:
+            return True
+        if session_id in self.seen:
+            return False
+        self.seen.add(session_id)
+        if self.exp.takes(session_id) and len(self.admitted) + 1 <= self.exp.traffic * len(self.seen):
+            self.admitted.add(session_id)
+            return True
+        return False
+
+    @property
+    def share(self) -> float:
+        return len(self.admitted) / len(self.seen) if self.seen else 0.0
 
 
 def now_utc() -> str:

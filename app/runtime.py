@@ -9,7 +9,7 @@ from typing import Any
 from ragsearch.answer.answering import Answerer
 from ragsearch.app.feedback import FeedbackStore
 from ragsearch.app.impressions import ImpressionLog
-from ragsearch.app.online import Experiment, OnlineStore, check, status_of, tally
+from ragsearch.app.online import Admission, Experiment, OnlineStore, check, status_of, tally
 from ragsearch.app.querylog import QueryLog
 from ragsearch.app.services import (
     answer_search_config,
@@ -55,6 +55,7 @@ class Runtime:
         self.online = OnlineStore(settings.home)
         self._online_checked: dict[str, float] = {}
         self._candidate_searches: dict[str, int] = {}
+        self._admissions: dict[str, Admission] = {}
         self.llm = make_llm(settings)
         self.registry: ModelRegistry = make_registry(settings)
         self._rerankers: dict[tuple[str, str], Reranker] = {}
@@ -127,7 +128,13 @@ class Runtime:
         if time.monotonic() - self._online_checked.get(index, 0.0) > CHECK_EVERY_S:
             self._online_checked[index] = time.monotonic()
             exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp)
-        return exp if exp.takes(session_id) else None
+        if exp.status != "running":
+            return None
+        with self._lock:
+            admission = self._admissions.get(exp.id)
+            if admission is None:
+                admission = self._admissions[exp.id] = Admission.from_log(self.impressions, exp)
+            return exp if admission.admit(session_id) else None
 
     def online_status(self, index: str) -> dict[str, Any] | None:
         """The latest online experiment of `index` with its counts (checked for a decision first)."""

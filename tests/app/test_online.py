@@ -76,8 +76,8 @@ def test_a_worse_candidate_loses_and_the_counts_survive_kill_9(home: Path, scifa
         online["impressions"] > 20
         and online["wins"] + online["losses"] + online["ties"] == online["impressions"]
     )
-    # the interleaved share is the traffic setting in expectation (sticky hash of the session id)
-    assert 0.3 < online["sessions"] / 120 < 0.7
+    # the interleaved share is capped at the traffic setting (and near it: a sticky hash of the session id)
+    assert 0.3 < online["sessions"] / 120 <= 0.5
     log = ImpressionLog(home / "impressions.sqlite")
     mixed = [i for i in log.impressions("sf") if i.sources]
     assert len(mixed) == online["impressions"] and all(

@@ -74,9 +74,10 @@ def search(
     hits = result.hits[offset:]
     metrics = request.app.state.metrics
     sources = None
-    exp = None
-    if config is None and mode is None and model is None and offset == 0:
-        exp = runtime.online_experiment(idx.name, session_id)
+    # Every search with a session id counts toward the experiment's share; only a plain first page is interleaved.
+    exp = runtime.online_experiment(idx.name, session_id)
+    if exp is not None and not (config is None and mode is None and model is None and offset == 0):
+        exp = None
     if exp is not None:
         merged = interleave(runtime, exp, q, k, filters, hits)
         if merged is None:
