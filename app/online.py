@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ragsearch.app.impressions import ImpressionLog
-from ragsearch.eval.interleaving import credit, sequential_test, team_draft
+from ragsearch.eval.interleaving import PRIOR_STRENGTH, credit, sequential_test, team_draft
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.types import Candidate
 from ragsearch.search.config import SearchConfig, build_config
@@ -61,6 +61,8 @@ class Experiment:
     ended_at: str | None = None
     promoted: bool = False
     result: dict[str, Any] = field(default_factory=dict)
+    prior_strength: float = 1.0
+    """s of the test's Beta(s, s) prior; records made before it was stored used the uniform prior (1)"""
 
     @property
     def tag(self) -> str:
@@ -188,16 +190,18 @@ class OnlineStore:
 
 
 def status_of(exp: Experiment, t: Tally) -> dict[str, Any]:
-    test = sequential_test(t.wins, t.losses, t.ties, exp.alpha)
+    test = sequential_test(t.wins, t.losses, t.ties, exp.alpha, exp.prior_strength)
     return {**asdict(exp), "impressions": t.impressions, "sessions": t.sessions, "wins": t.wins,
             "losses": t.losses, "ties": t.ties, "log_lr": test.log_lr, "boundary": test.threshold,
-            "test": "mixture sequential probability ratio test on wins vs losses (uniform prior on the win rate), "
+            "test": f"mixture sequential probability ratio test on wins vs losses (Beta({exp.prior_strength:g}, "
+                    f"{exp.prior_strength:g}) prior on the win rate), "
                     "always valid under continuous monitoring",
             "crossed": test.decided, "leader": test.winner}  # fmt: skip
 
 
 def new_experiment(index: str, candidate: str, candidate_config: SearchConfig, served: str, served_config: SearchConfig,
-                   traffic: float, max_sessions: int, min_sessions: int, alpha: float, auto_promote: bool) -> Experiment:  # fmt: skip
+                   traffic: float, max_sessions: int, min_sessions: int, alpha: float, auto_promote: bool,
+                   prior_strength: float = PRIOR_STRENGTH) -> Experiment:  # fmt: skip
     if not 0 < traffic <= 0.5:
         raise InvalidInputError(f"--traffic {traffic}: a share of sessions above 0 and at most 0.5")
     if min_sessions > max_sessions:
@@ -208,7 +212,7 @@ def new_experiment(index: str, candidate: str, candidate_config: SearchConfig, s
         )
     return Experiment(uuid.uuid4().hex[:12], index, candidate, candidate_config.model_dump(mode="json"), served,
                       served_config.model_dump(mode="json"), traffic, max_sessions, min_sessions, alpha, auto_promote,
-                      now_utc())  # fmt: skip
+                      now_utc(), prior_strength=prior_strength)  # fmt: skip
 
 
 def merge_hits(

@@ -7,7 +7,10 @@
   clicks included) are a tie.
 - `sequential_test`: wins against losses (ties left out) under H0 "each ranker wins an impression with
   probability 1/2". The statistic is a mixture likelihood ratio: the binomial likelihood averaged over a
-  uniform prior on the win probability, divided by its value at 1/2. Under H0 it is a nonnegative
+  symmetric Beta(s, s) prior on the win probability, divided by its value at 1/2. s = 1 is the uniform
+  prior; the default s = PRIOR_STRENGTH = 30 (prior sd of the win rate 0.064) puts the mass on the small
+  effects rankers of one product differ by, and decides such effects in about half the sessions (measured
+  by bench.interleaving_study). Any s keeps the guarantee below. Under H0 it is a nonnegative
   martingale, so by Ville's inequality it ever reaches 1/alpha with probability at most alpha: the test may
   be looked at after every impression without inflating the error rate (an always-valid test).
 """
@@ -63,6 +66,10 @@ def credit(sources: Sequence[str], clicked_positions: Collection[int]) -> str:
     return A if a > b else B if b > a else "tie"
 
 
+PRIOR_STRENGTH = 30.0
+"""s of the Beta(s, s) mixing prior of `sequential_test` (1 = uniform)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SequentialResult:
     wins: int
@@ -78,12 +85,16 @@ class SequentialResult:
     """"b" (candidate), "a" (served) or None"""
 
 
-def sequential_test(wins: int, losses: int, ties: int, alpha: float = 0.05) -> SequentialResult:
-    """Candidate wins vs losses; decided when log LR >= log(1/alpha) (uniform mixture over the win rate)."""
+def sequential_test(
+    wins: int, losses: int, ties: int, alpha: float = 0.05, prior_strength: float = PRIOR_STRENGTH
+) -> SequentialResult:
+    """Candidate wins vs losses; decided when log LR >= log(1/alpha) (Beta(s, s) mixture over the win rate)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    n = wins + losses
-    log_lr = float(betaln(wins + 1, losses + 1) + n * math.log(2)) if n else 0.0
+    if not prior_strength > 0:
+        raise ValueError(f"prior_strength must be positive, got {prior_strength}")
+    n, s = wins + losses, prior_strength
+    log_lr = float(betaln(wins + s, losses + s) - betaln(s, s) + n * math.log(2)) if n else 0.0
     threshold = math.log(1 / alpha)
     decided = log_lr >= threshold and wins != losses
     winner = (B if wins > losses else A) if decided else None

@@ -14,6 +14,7 @@ from ragsearch.app.cli.serving import pin_model
 from ragsearch.app.impressions import ImpressionLog
 from ragsearch.app.online import OnlineStore, check, new_experiment, status_of, tally
 from ragsearch.app.services import default_search_config
+from ragsearch.eval.interleaving import PRIOR_STRENGTH
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.search.configs import ConfigStore
 from ragsearch.search.serving import ServingStore
@@ -57,6 +58,14 @@ def online_start(
     auto_promote: Annotated[
         bool, typer.Option("--auto-promote", help="promote a candidate that wins (else only recorded)")
     ] = False,
+    prior_strength: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="s of the test's Beta(s, s) prior on the win rate (1: uniform; larger: "
+            "faster on small effects, slower on large ones)",
+        ),
+    ] = PRIOR_STRENGTH,
 ) -> None:
     """Start interleaving the index's served configuration with CANDIDATE for a share of sessions."""
     s = settings()
@@ -64,7 +73,7 @@ def online_start(
     resolved = resolve_configs([candidate], index, ConfigStore(s.home), default_search_config(s))
     config = pin_model(resolved[candidate][0].replace(k=now.config.k), s)
     exp = new_experiment(index, candidate, config, now.name, now.config, traffic, max_sessions, min_sessions,
-                         alpha, auto_promote)  # fmt: skip
+                         alpha, auto_promote, prior_strength)  # fmt: skip
     OnlineStore(s.home).start(exp)
     say(
         f"started online experiment {exp.id} on {index}: {candidate} against {now.name}, {traffic:g} of sessions"

@@ -46,18 +46,26 @@ def test_credit_on_hand_made_click_patterns() -> None:
 
 
 def test_sequential_boundary_on_known_sequences() -> None:
-    r = sequential_test(10, 0, 3, alpha=0.05)  # B(11, 1) * 2^10 = 1024 / 11 = 93 > 20
+    # the uniform prior (s = 1), where the ratio has a closed form
+    r = sequential_test(10, 0, 3, alpha=0.05, prior_strength=1)  # B(11, 1) * 2^10 = 1024 / 11 = 93 > 20
     assert r.log_lr == pytest.approx(math.log(1024 / 11)) and r.decided and r.winner == "b"
-    assert sequential_test(0, 10, 0).winner == "a"
-    r = sequential_test(6, 1, 0)  # B(7, 2) * 2^7 = 128 / 56 = 2.3 < 20
+    assert sequential_test(0, 10, 0, prior_strength=1).winner == "a"
+    r = sequential_test(6, 1, 0, prior_strength=1)  # B(7, 2) * 2^7 = 128 / 56 = 2.3 < 20
     assert r.log_lr == pytest.approx(betaln(7, 2) + 7 * math.log(2)) and not r.decided and r.winner is None
     assert not sequential_test(50, 50, 10).decided and not sequential_test(0, 0, 5).decided
     # the smallest clean sweep that decides at alpha 0.05: 2^n / (n + 1) >= 20
-    n = next(n for n in range(1, 20) if sequential_test(n, 0, 0).decided)
+    n = next(n for n in range(1, 20) if sequential_test(n, 0, 0, prior_strength=1).decided)
     assert n == 8 and 2**8 / 9 >= 20 > 2**7 / 8
+    # Beta(s, s): the ratio is B(w + s, l + s) / B(s, s) * 2^n; a strong prior needs more sweeps but decides a
+    # 55% win rate sooner than the uniform one
+    r = sequential_test(3, 1, 0, prior_strength=30)
+    assert r.log_lr == pytest.approx(betaln(33, 31) - betaln(30, 30) + 4 * math.log(2))
+    assert next(n for n in range(1, 40) if sequential_test(n, 0, 0).decided) > 8
+    assert sequential_test(550, 450, 0).decided and not sequential_test(550, 450, 0, prior_strength=1).decided
 
 
-def test_sequential_test_keeps_its_error_rate_under_continuous_monitoring() -> None:
+@pytest.mark.parametrize("prior_strength", [1.0, 30.0])
+def test_sequential_test_keeps_its_error_rate_under_continuous_monitoring(prior_strength: float) -> None:
     """A/A: fair coins, the test looked at after every impression up to 2,000; decisions <= alpha."""
     rng = random.Random(7)
     runs, false = 300, 0
@@ -68,7 +76,7 @@ def test_sequential_test_keeps_its_error_rate_under_continuous_monitoring() -> N
                 w += 1
             else:
                 l += 1  # noqa: E741
-            if sequential_test(w, l, 0).decided:
+            if sequential_test(w, l, 0, prior_strength=prior_strength).decided:
                 false += 1
                 break
     assert false / runs <= 0.05
