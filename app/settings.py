@@ -288,6 +288,11 @@ class Settings(BaseSettings):
         description="CPU priority (Unix nice) of every command but serve and ui: on a busy machine the "
         "server's searches come first; 0 leaves it unchanged",
     )
+    cli_idle: bool = Field(
+        True,
+        description="also run every command but serve and ui under Linux's SCHED_IDLE policy (CPU only when "
+        "nothing else wants it; a waking server thread preempts it); ignored where unsupported",
+    )
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()

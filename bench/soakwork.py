@@ -105,7 +105,7 @@ def worker(stats: Stats, fn: Callable[..., None], *args: Any) -> None:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-c", "from ragsearch.app.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from ragsearch.app.launch import main; main()", *args]
     return subprocess.run(
         cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )

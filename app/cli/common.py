@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from rich.progress import (
 )
 
 from ragsearch.app.logs import configure_logging
+from ragsearch.app.priority import lower_priority
 from ragsearch.app.settings import Settings, get_settings
 from ragsearch.retrieval.errors import UnknownNameError
 
@@ -118,7 +118,7 @@ def settings(backend: str | None = None, *, batch: bool = True) -> Settings:
     tripled the server's p95 latency (docs/benchmarks.md, soak)."""
     s = get_settings()
     if batch:
-        lower_priority(s.cli_nice)
+        lower_priority(s.cli_nice, s.cli_idle)
     if backend is not None:
         if backend not in BACKENDS:
             raise UnknownNameError("backend", backend, BACKENDS)
@@ -132,13 +132,6 @@ def settings(backend: str | None = None, *, batch: bool = True) -> Settings:
             highlight=False,
         )
     return s
-
-
-def lower_priority(nice: int) -> None:
-    """Raise this process's nice value to `nice` (never lowers it: that needs privileges)."""
-    current = os.nice(0)
-    if nice > current:
-        os.nice(nice - current)
 
 
 PLAIN_EVERY_S = 10.0

@@ -202,19 +202,38 @@ def test_cranfield_empty_records_do_not_fail_the_ingest(shared_data: Path, tmp_p
     assert ":11: title and text are both empty" in r.stderr
 
 
-@pytest.mark.parametrize(("env", "batch", "expected"), [({}, True, 10), ({"RAGSEARCH_CLI_NICE": "0"}, True, 0),
-                                                        ({}, False, 0), ({"RAGSEARCH_CLI_NICE": "3"}, True, 3)])  # fmt: skip
+@pytest.mark.parametrize(("env", "batch", "expected", "idle"), [
+    ({}, True, 10, True), ({"RAGSEARCH_CLI_NICE": "0", "RAGSEARCH_CLI_IDLE": "false"}, True, 0, False),
+    ({}, False, 0, False), ({"RAGSEARCH_CLI_NICE": "3"}, True, 3, True)])  # fmt: skip
 def test_batch_commands_yield_the_cpu_to_a_server(
-    tmp_path: Path, env: dict[str, str], batch: bool, expected: int
+    tmp_path: Path, env: dict[str, str], batch: bool, expected: int, idle: bool
 ) -> None:
-    """Every command but serve and ui runs at RAGSEARCH_CLI_NICE (default 10): next to a server, a CLI
-    ingest or search loop tripled the server's p95 on 2 cores (bench.soak)."""
+    """Every command but serve and ui runs at RAGSEARCH_CLI_NICE (default 10) and, by default, under
+    SCHED_IDLE: next to a server, a CLI ingest or search loop tripled the server's p95 on 2 cores (bench.soak)."""
     code = (
         "import os\nfrom ragsearch.app.cli.common import settings\n"
-        f"settings(batch={batch})\nprint(os.nice(0))\n"
+        f"settings(batch={batch})\nprint(os.nice(0), os.sched_getscheduler(0) == os.SCHED_IDLE)\n"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                        env={**base, "RAGSEARCH_HOME": str(tmp_path), **env})  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert int(r.stdout.strip()) == max(os.nice(0), expected)  # never below the parent's (unprivileged)
+    nice, sched_idle = r.stdout.split()
+    assert int(nice) == max(os.nice(0), expected)  # never below the parent's (unprivileged)
+    assert sched_idle == str(idle or os.sched_getscheduler(0) == os.SCHED_IDLE)
+
+
+@pytest.mark.parametrize(("argv", "lowered"), [(["ingest", "x"], True), (["--help"], True), (["serve"], False),
+                                               (["ui", "--port", "1"], False)])  # fmt: skip
+def test_the_entry_point_lowers_the_priority_before_the_heavy_imports(
+    tmp_path: Path, argv: list[str], lowered: bool
+) -> None:
+    code = (
+        "import os, sys\nfrom ragsearch.app.launch import early_priority\n"
+        f"early_priority({argv!r})\nprint(os.nice(0), 'torch' in sys.modules, 'ragsearch.app.cli' in sys.modules)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                       env={**base, "RAGSEARCH_HOME": str(tmp_path), "RAGSEARCH_CLI_NICE": "7"})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(max(os.nice(0), 7 if lowered else 0)), "False", "False"]
