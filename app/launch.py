@@ -29,4 +29,3 @@ def main() -> None:
     from ragsearch.app.cli import main as cli_main
 
     cli_main()
-

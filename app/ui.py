@@ -99,12 +99,10 @@ SERVED = "served"
 
 
 def serving_line() -> str | None:
-    """What the index serves and why, as the API says it (None when it cannot say)."""
-    try:
-        with api() as c:
-            r = c.get("/serving")
-    except httpx.HTTPError:
-        return None
+    """What the index serves and why, as the API says it (None when it cannot say). An API that does not
+    answer raises httpx.TransportError, which `main` shows as such."""
+    with api() as c:
+        r = c.get("/serving")
     if r.status_code != 200:
         return None
     now = r.json()
@@ -116,8 +114,11 @@ def search_page() -> None:
     line = serving_line()
     if line:
         st.caption(line)
+    limit = get_settings().api.max_query_chars
     with st.form("search"):
-        query = st.text_input("Search", key="query", placeholder="Ask or search the documents")
+        query = st.text_input(
+            "Search", key="query", placeholder="Ask or search the documents", max_chars=limit
+        )
         cols = st.columns([2, 1, 1, 1])
         mode = cols[0].radio(
             "Mode", [SERVED, "hybrid", "bm25", "dense", "ltr"], horizontal=True,
@@ -127,7 +128,11 @@ def search_page() -> None:
         want_answer = cols[2].checkbox("Answer", value=False)
         show_scores = cols[3].checkbox("Scores", value=False)
         submitted = st.form_submit_button("Search")
-    if submitted and query.strip():
+    if submitted and not query.strip():
+        st.session_state.pop("last", None)
+        st.info("Type what you are looking for, then press Search.")
+        return
+    if submitted:
         with api() as c:
             params: dict[str, Any] = {"q": query, "k": int(k), "session_id": session_id()}
             if mode != SERVED:
@@ -151,6 +156,9 @@ def search_page() -> None:
         answer_block(last["query"], last["mode"])
     config = body.get("config_name")
     by = f"{body['mode']}, configuration {config}" if config else body["mode"]
+    if not body["hits"]:
+        st.info(f"No results for “{last['query']}” ({by}). Try other words, or another mode.")
+        return
     st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by})")
     for hit in body["hits"]:
         result_block(last["query"], hit, show_scores, body.get("impression_id"))
@@ -307,6 +315,9 @@ def online_page() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="ragsearch", layout="wide")
+    # users see neither Streamlit's developer menu nor Python tracebacks
+    st.set_option("client.toolbarMode", "minimal")
+    st.set_option("client.showErrorDetails", False)
     pages = {
         "Search": search_page,
         "Evaluation": evaluation_page,
@@ -314,7 +325,13 @@ def main() -> None:
         "Online": online_page,
     }
     page = st.sidebar.radio("Page", list(pages))
-    pages[page]()
+    try:
+        pages[page]()
+    except httpx.TransportError:
+        st.error(
+            f"The search service at {get_settings().api.url} is not answering. "
+            "Start it with `ragsearch serve` (or check RAGSEARCH_API_URL), then try again."
+        )
 
 
 main()

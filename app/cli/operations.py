@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -93,21 +94,25 @@ def http_url(host: str, port: int) -> str:
 @cli.command()
 def ui(
     port: Annotated[int, typer.Option(help="port of the Streamlit UI")] = 8501,
+    host: Annotated[
+        str, typer.Option(help="address to listen on: loopback by default; 0.0.0.0 for every interface")
+    ] = "127.0.0.1",
 ) -> None:
-    """Run the Streamlit UI; it talks to the API at RAGSEARCH_API_URL. Prints its URL first."""
-    import subprocess
+    """Run the Streamlit UI; it talks to the API at RAGSEARCH_API_URL. Prints its URL first. The process
+    becomes the Streamlit server (stopping it stops the UI); Streamlit's developer menu is hidden."""
     from pathlib import Path as _Path
 
     import ragsearch.app as app_pkg
 
     require("streamlit")  # a clear error without the `ui` extra
     s = settings(batch=False)
-    sys.stdout.write(f"ragsearch UI: {http_url('localhost', port)} (API: {s.api.url})\n")
+    sys.stdout.write(f"ragsearch UI: {http_url(host, port)} (API: {s.api.url})\n")
     sys.stdout.flush()
     script = _Path(app_pkg.__file__).parent / "ui.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
-    raise typer.Exit(subprocess.call(cmd))
+           "--server.port", str(port), "--server.address", host, "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]  # fmt: skip
+    os.execv(sys.executable, cmd)
 
 
 @feedback_app.command("export")

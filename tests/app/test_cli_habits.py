@@ -23,7 +23,7 @@ from rich.progress import Progress
 from ragsearch.app.cli import cli as cli_app
 from ragsearch.app.querylog import LoggedQuery, QueryLog
 from tests.app.test_cli import REPO, cli
-from tests.net import free_port
+from tests.net import free_port, wait_for_http
 
 
 def walk(command: object, path: str) -> list[tuple[str, object]]:
@@ -124,13 +124,22 @@ def test_serve_prints_the_url_it_answers_on(tmp_path: Path) -> None:
         stop(proc)
 
 
-def test_ui_prints_its_url(tmp_path: Path) -> None:
+def test_ui_prints_its_url_listens_on_loopback_and_stops_with_its_command(tmp_path: Path) -> None:
     port = free_port()
     proc = start(tmp_path, "ui", "--port", str(port))
     try:
-        assert first_line(proc, 60) == f"ragsearch UI: http://localhost:{port} (API: http://127.0.0.1:8000)\n"
+        assert first_line(proc, 60) == f"ragsearch UI: http://127.0.0.1:{port} (API: http://127.0.0.1:8000)\n"
+        wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, 90, "streamlit")
+        listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+        local = [line.split()[3] for line in listening.splitlines()]  # State Recv-Q Send-Q Local Peer
+        assert local and all(a == f"127.0.0.1:{port}" for a in local), listening
+        proc.send_signal(signal.SIGTERM)  # the command only, not its process group: Streamlit must stop too
+        proc.wait(timeout=30)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
     finally:
-        stop(proc)
+        if proc.poll() is None:
+            stop(proc)
 
 
 def test_plain_progress_lines_are_periodic_and_final() -> None:
