@@ -191,7 +191,9 @@ def test_empty_no_match_and_api_down_states_say_what_happened(ui_url: str, ui_ho
             page.goto(ui_url)
             box = page.get_by_placeholder("Ask or search the documents")
             box.wait_for(timeout=60_000)
-            box.fill("a" * 1200)  # the box refuses more than the API's limit (1000): no error after the search
+            box.fill(
+                "a" * 1200
+            )  # the box refuses more than the API's limit (1000): no error after the search
             assert len(box.input_value()) <= 1000
             box.fill("")
             page.get_by_role("button", name="Search").click()
