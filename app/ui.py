@@ -96,6 +96,7 @@ def link_citations(text: str, n_sources: int) -> str:
 
 
 SERVED = "served"
+MODES = [SERVED, "hybrid", "bm25", "dense", "ltr"]
 
 
 def serving_line() -> str | None:
@@ -115,13 +116,19 @@ def search_page() -> None:
     if line:
         st.caption(line)
     limit = get_settings().api.max_query_chars
+    url = (
+        st.query_params
+    )  # the query and mode live in the URL: a reload or a shared link shows the same search
+    from_url = "last" not in st.session_state and bool(url.get("q", "").strip())
+    if from_url and "query" not in st.session_state:
+        st.session_state["query"] = url["q"][:limit]
     with st.form("search"):
         query = st.text_input(
             "Search", key="query", placeholder="Ask or search the documents", max_chars=limit
         )
         cols = st.columns([2, 1, 1, 1])
         mode = cols[0].radio(
-            "Mode", [SERVED, "hybrid", "bm25", "dense", "ltr"], horizontal=True,
+            "Mode", MODES, horizontal=True, index=MODES.index(url.get("mode", SERVED)) if url.get("mode") in MODES else 0,
             help="served: the configuration the index serves (chosen on evidence); the others: that mode on it",
         )  # fmt: skip
         k = cols[1].number_input("Results", 1, 50, 10)
@@ -132,7 +139,8 @@ def search_page() -> None:
         st.session_state.pop("last", None)
         st.info("Type what you are looking for, then press Search.")
         return
-    if submitted:
+    if submitted or from_url:
+        st.query_params.from_dict({"q": query} | ({} if mode == SERVED else {"mode": mode}))
         with api() as c:
             params: dict[str, Any] = {"q": query, "k": int(k), "session_id": session_id()}
             if mode != SERVED:
@@ -152,8 +160,7 @@ def search_page() -> None:
         st.error(last["body"].get("error", {}).get("message", "search failed"))
         return
     body = last["body"]
-    if last["answer"]:
-        answer_block(last["query"], last["mode"])
+    answer_area = st.container() if last["answer"] else None  # above the results, filled after them
     config = body.get("config_name")
     by = f"{body['mode']}, configuration {config}" if config else body["mode"]
     if not body["hits"]:
@@ -162,31 +169,25 @@ def search_page() -> None:
     st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by})")
     for hit in body["hits"]:
         result_block(last["query"], hit, show_scores, body.get("impression_id"))
+    if answer_area is not None:
+        with answer_area:
+            answer_block(last["query"], last["mode"])
 
 
 def answer_block(query: str, mode: str) -> None:
-    """The answer, built from the same search configuration as the results below it: source [n] is result n."""
+    """The answer, built from the same search configuration as the results beside it (source [n] is result n),
+    streamed after the results are on screen."""
     box = st.container(border=True)
     box.subheader("Answer")
     placeholder = box.empty()
-    sources: list[dict[str, Any]] = []
-    text = ""
-    final: dict[str, Any] | None = None
-    with api() as c:
-        request: dict[str, Any] = {"question": query, "stream": True}
-        if mode != SERVED:
-            request["mode"] = mode
-        for event, data in sse_events(c, request):
-            if event == "sources":
-                sources = data
-            elif event == "token":
-                text += data["text"]
-                placeholder.markdown(escape(text), unsafe_allow_html=True)
-            elif event == "answer":
-                final = data
-            elif event == "error":
-                box.error(data.get("message", "answer failed"))
-                return
+    answers: dict[str, Any] = st.session_state.setdefault("answers", {})
+    key = f"{mode}\n{query}"
+    if key in answers:  # a rerun (a vote, a page switch) shows the answer again; it is not generated twice
+        sources, final = answers[key]
+    else:
+        sources, final = stream_answer(query, mode, box, placeholder)
+        if final is not None:
+            answers[key] = (sources, final)
     if final is None:
         return
     placeholder.markdown(link_citations(final["text"], len(sources)), unsafe_allow_html=True)
@@ -208,6 +209,30 @@ def answer_block(query: str, mode: str) -> None:
         send_feedback(query, top["id"], None, "up", "answer")
     if top and down.button("👎 answer", key="ans-down"):
         send_feedback(query, top["id"], None, "down", "answer")
+
+
+def stream_answer(
+    query: str, mode: str, box: Any, placeholder: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Stream the answer into `placeholder`; the sources and the final answer event (None on error)."""
+    sources: list[dict[str, Any]] = []
+    text = ""
+    with api() as c:
+        request: dict[str, Any] = {"question": query, "stream": True}
+        if mode != SERVED:
+            request["mode"] = mode
+        for event, data in sse_events(c, request):
+            if event == "sources":
+                sources = data
+            elif event == "token":
+                text += data["text"]
+                placeholder.markdown(escape(text), unsafe_allow_html=True)
+            elif event == "answer":
+                return sources, data
+            elif event == "error":
+                box.error(data.get("message", "answer failed"))
+                return sources, None
+    return sources, None
 
 
 def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression: str | None = None) -> None:

@@ -26,6 +26,10 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
+API: dict[str, str] = {}
+"""The URL of the API the module's UI talks to (set by `ui_url`)."""
+
+
 @pytest.fixture(scope="module")
 def ui_home(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
     h = tmp_path_factory.mktemp("ui-home")
@@ -43,6 +47,7 @@ def ui_url(ui_home: Path) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
     for api_url in serve({"api": {"api_key": KEY}}, ui_home):
+        API["url"] = api_url
         # a document with markup in it, to check the UI shows it as text
         httpx.post(f"{api_url}/documents", headers={"X-API-Key": KEY}, json={"passages": [
             {"id": "xss", "title": "<img src=x onerror=alert(1)>Vitamin", "text": "<script>alert('x')</script> vitamin D **bold** [link](javascript:alert(1))"}]})  # fmt: skip
@@ -217,3 +222,39 @@ def test_empty_no_match_and_api_down_states_say_what_happened(ui_url: str, ui_ho
     finally:
         down.terminate()
         down.wait(timeout=20)
+
+
+def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
+    ui_url: str, ui_home: Path
+) -> None:
+    """A link with ?q=...&mode=... shows that search; searching writes the URL; the answer streams into its own
+    area after the results and is kept: a vote (a rerun of the page) does not ask the API for it again."""
+    from playwright.sync_api import expect, sync_playwright
+
+    def answers() -> float:  # POST /answer requests the API has served
+        metrics = httpx.get(f"{API['url']}/metrics", headers={"X-API-Key": KEY}).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("ragsearch_http_requests_total{") and 'route="/answer"' in line)  # fmt: skip
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1600})
+        page.goto(f"{ui_url}/?q=vitamin+D+deficiency&mode=bm25")
+        expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("(bm25")).to_be_visible()
+        assert page.get_by_placeholder("Ask or search the documents").input_value() == "vitamin D deficiency"
+        box = page.get_by_placeholder("Ask or search the documents")
+        box.fill("insulin resistance")
+        page.get_by_text("Answer", exact=True).click()
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url("**q=insulin+resistance**", timeout=30_000)
+        assert "mode=bm25" in page.url
+        expect(page.get_by_role("heading", name="Answer")).to_be_visible(timeout=60_000)
+        expect(page.locator("[id^='source-']").first).to_be_attached(timeout=60_000)
+        before = answers()
+        assert before >= 1
+        page.get_by_role("button", name="👍 relevant").first.click()
+        expect(page.get_by_text("feedback up recorded")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Answer")).to_be_visible()
+        assert answers() == before
+        browser.close()
