@@ -3,7 +3,7 @@ the entry point can apply it before torch and the models load.
 
 On 2 cores, a loop of CLI commands beside a served index tripled the server's p95 search latency
 (docs/benchmarks.md, soak). A batch command therefore raises its nice value to RAGSEARCH_CLI_NICE and, with
-RAGSEARCH_CLI_IDLE (default on, Linux only), switches to the SCHED_IDLE policy: it then runs only when no
+RAGSEARCH_CLI_IDLE (off by default: on a busy machine such a command can wait a long time; Linux only), switches to the SCHED_IDLE policy: it then runs only when no
 normal-priority task wants the CPU, and a server thread that wakes up preempts it at once. Both only ever
 lower this process's priority (no privileges needed) and apply to the threads it starts afterwards.
 """

@@ -289,9 +289,10 @@ class Settings(BaseSettings):
         "server's searches come first; 0 leaves it unchanged",
     )
     cli_idle: bool = Field(
-        True,
+        False,
         description="also run every command but serve and ui under Linux's SCHED_IDLE policy (CPU only when "
-        "nothing else wants it; a waking server thread preempts it); ignored where unsupported",
+        "nothing else wants it; a waking server thread preempts it); for hosts where a server comes first: "
+        "on a busy machine such a command may wait a long time; ignored where unsupported",
     )
     embedding: EmbeddingSettings = EmbeddingSettings()
     bm25: BM25Settings = BM25Settings()

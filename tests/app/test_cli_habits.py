@@ -212,13 +212,13 @@ def test_cranfield_empty_records_do_not_fail_the_ingest(shared_data: Path, tmp_p
 
 
 @pytest.mark.parametrize(("env", "batch", "expected", "idle"), [
-    ({}, True, 10, True), ({"RAGSEARCH_CLI_NICE": "0", "RAGSEARCH_CLI_IDLE": "false"}, True, 0, False),
-    ({}, False, 0, False), ({"RAGSEARCH_CLI_NICE": "3"}, True, 3, True)])  # fmt: skip
+    ({}, True, 10, False), ({"RAGSEARCH_CLI_NICE": "0"}, True, 0, False), ({"RAGSEARCH_CLI_IDLE": "true"}, False, 0, False),
+    ({"RAGSEARCH_CLI_NICE": "3", "RAGSEARCH_CLI_IDLE": "true"}, True, 3, True)])  # fmt: skip
 def test_batch_commands_yield_the_cpu_to_a_server(
     tmp_path: Path, env: dict[str, str], batch: bool, expected: int, idle: bool
 ) -> None:
-    """Every command but serve and ui runs at RAGSEARCH_CLI_NICE (default 10) and, by default, under
-    SCHED_IDLE: next to a server, a CLI ingest or search loop tripled the server's p95 on 2 cores (bench.soak)."""
+    """Every command but serve and ui runs at RAGSEARCH_CLI_NICE (default 10), and under SCHED_IDLE with
+    RAGSEARCH_CLI_IDLE: next to a server, a CLI ingest or search loop tripled the server's p95 on 2 cores (bench.soak)."""
     code = (
         "import os\nfrom ragsearch.app.cli.common import settings\n"
         f"settings(batch={batch})\nprint(os.nice(0), os.sched_getscheduler(0) == os.SCHED_IDLE)\n"
