@@ -74,6 +74,7 @@ def child_env(home: Path, index: str, llm_port: int) -> dict[str, str]:
         "RAGSEARCH_DATA_DIR",
         "RAGSEARCH_EMBEDDING_QUERY_THREADS",
         "RAGSEARCH_CLI_NICE",
+        "RAGSEARCH_CLI_IDLE",
     )
     env.update({k: os.environ[k] for k in keep if os.environ.get(k)})
     env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX=index, RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
