@@ -28,6 +28,18 @@ def escape(text: str) -> str:
     return SPECIAL.sub(lambda m: f"&#{ord(m.group(0))};", text)
 
 
+def marked(text: str, spans: list[list[int]] | list[tuple[int, int]]) -> str:
+    """`text` escaped, with the [start, end) spans (from the API: words that match the query as BM25 does)
+    wrapped in <mark>."""
+    out, pos = [], 0
+    for start, end in sorted((int(a), int(b)) for a, b in spans):
+        if start < pos or end > len(text):
+            continue
+        out += [escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        pos = end
+    return "".join(out) + escape(text[pos:])
+
+
 def highlight(text: str, query: str, limit: int = 400) -> str:
     """An escaped snippet with the query's words marked."""
     snippet = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
@@ -237,8 +249,12 @@ def stream_answer(
 
 def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression: str | None = None) -> None:
     box = st.container(border=True)
-    box.markdown(f"**{hit['rank']}. {escape(hit['title'] or hit['id'])}**", unsafe_allow_html=True)
-    box.markdown(highlight(hit["text"], query), unsafe_allow_html=True)
+    title = marked(hit["title"], hit.get("title_highlights", [])) if hit["title"] else escape(hit["id"])
+    box.markdown(f"**{hit['rank']}. {title}**", unsafe_allow_html=True)
+    if "snippet" in hit:  # the query-centred window, marked by the API with the index's analyzer
+        box.markdown(marked(hit["snippet"], hit["snippet_highlights"]), unsafe_allow_html=True)
+    else:
+        box.markdown(highlight(hit["text"], query), unsafe_allow_html=True)
     cols = box.columns([1, 1, 6])
     if cols[0].button("👍 relevant", key=f"up-{hit['id']}"):
         send_feedback(query, hit["id"], hit["rank"], "up", impression=impression)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragsearch.retrieval.analysis import word_terms
+from ragsearch.retrieval.types import AnalyzerSpec
 
 ELLIPSIS = "…"
 
@@ -23,15 +24,21 @@ class Match:
     term: str
 
 
-def query_terms(query: str) -> list[str]:
+def query_terms(query: str, spec: AnalyzerSpec | None = None) -> list[str]:
     """The query's distinct analyzed terms, in order."""
-    return list(dict.fromkeys(t for _, _, t in word_terms(query)))
+    return list(dict.fromkeys(t for _, _, t in word_terms(query, spec)))
 
 
-def find_terms(text: str, terms: list[str]) -> list[Match]:
+def find_terms(text: str, terms: list[str], spec: AnalyzerSpec | None = None) -> list[Match]:
     """Where the terms occur in text, in order."""
     wanted = set(terms)
-    return [Match(start, end, t) for start, end, t in word_terms(text) if t in wanted]
+    return [Match(start, end, t) for start, end, t in word_terms(text, spec) if t in wanted]
+
+
+def highlights(text: str, query: str, spec: AnalyzerSpec | None = None) -> list[tuple[int, int]]:
+    """(start, end) of every whole word of `text` that matches a query term as BM25 matches it (analyzed
+    with `spec`: stemmed, stop words never marked)."""
+    return [(m.start, m.end) for m in find_terms(text, query_terms(query, spec), spec)]
 
 
 def best_window(matches: list[Match], width: int) -> tuple[int, int] | None:
@@ -67,13 +74,13 @@ def _snap_end(text: str, pos: int) -> int:
     return cut if cut > 0 else pos
 
 
-def snippet(text: str, query: str, width: int = 200) -> str:
+def snippet(text: str, query: str, width: int = 200, spec: AnalyzerSpec | None = None) -> str:
     """At most about `width` characters of text (whitespace collapsed) around the densest cluster of
     query terms; the text's beginning when no term occurs. "…" marks a cut at either end."""
     text = " ".join(text.split())
     if len(text) <= width:
         return text
-    window = best_window(find_terms(text, query_terms(query)), width)
+    window = best_window(find_terms(text, query_terms(query, spec), spec), width)
     if window is None:
         start = 0
     else:

@@ -22,6 +22,18 @@ class SearchHit(BaseModel):
     doc_id: str
     title: str
     text: str = Field(description="plain text, never HTML: render it escaped")
+    snippet: str = Field(
+        "",
+        description="the window of text (about 300 characters) that holds the most query terms; '…' marks cuts",
+    )
+    snippet_highlights: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="[start, end) character offsets of the snippet's words that match the query as BM25 does "
+        "(the index's analyzer: stemmed, stop words never marked)",
+    )
+    title_highlights: list[tuple[int, int]] = Field(
+        default_factory=list, description="the same, in the title"
+    )
     metadata: dict[str, Any]
     score: float
     bm25_score: float | None = None

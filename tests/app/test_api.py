@@ -95,6 +95,24 @@ def test_search_modes(api: httpx.Client, mode: str) -> None:
     assert body["mode"] == mode and len(body["hits"]) == 5 and body["index"] == "sf"
     assert [h["rank"] for h in body["hits"]] == [1, 2, 3, 4, 5]
     assert all(h["title"] or h["text"] for h in body["hits"])
+    for h in body["hits"]:  # a query-centred snippet with the matching words' offsets (stems, no stop words)
+        assert (
+            h["snippet"]
+            and len(h["snippet"]) <= 302
+            and " ".join(h["text"].split()).find(h["snippet"].strip("…")) >= 0
+        )
+        words = {h["snippet"][a:b].lower() for a, b in h["snippet_highlights"]}
+        assert words <= {"vitamin", "vitamins", "d", "bone", "bones", "health"}, words
+        assert {h["title"][a:b].lower() for a, b in h["title_highlights"]} <= {
+            "vitamin",
+            "vitamins",
+            "d",
+            "bone",
+            "bones",
+            "health",
+        }
+    if mode == "bm25":  # every bm25 hit matches some query word in its title or snippet
+        assert all(h["snippet_highlights"] or h["title_highlights"] for h in body["hits"])
     page2 = api.get(
         "/search", params={"q": "vitamin D and bone health", "k": 5, "offset": 5, "mode": mode}
     ).json()

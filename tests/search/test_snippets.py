@@ -34,3 +34,16 @@ def test_window_prefers_distinct_terms_over_repeats() -> None:
     text = "alpha alpha alpha alpha .......................... alpha beta gamma"
     window = best_window(find_terms(text, ["alpha", "beta", "gamma"]), width=20)
     assert window is not None and text[window[0] : window[1]] == "alpha beta gamma"
+
+
+def test_highlights_are_whole_words_matched_as_bm25_matches_them() -> None:
+    from ragsearch.retrieval.types import AnalyzerSpec
+    from ragsearch.search.snippets import highlights
+
+    text = "The vitamins reduced the risk; reduction of risky doses."
+    marked = [text[a:b] for a, b in highlights(text, "the role of vitamin in reducing risk")]
+    # stems match ("vitamins", "reduced"), stop words ("the", "of") never, and only whole words
+    assert marked == ["vitamins", "reduced", "risk"]
+    # with an index built without stemming, only the exact word forms match
+    plain = AnalyzerSpec(stemmer=None)
+    assert [text[a:b] for a, b in highlights(text, "vitamins risk", plain)] == ["vitamins", "risk"]

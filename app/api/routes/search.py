@@ -16,6 +16,7 @@ from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.index import Filters, parse_filters
 from ragsearch.retrieval.types import Candidate
 from ragsearch.search.config import MODES
+from ragsearch.search.snippets import highlights, snippet
 
 router = APIRouter(tags=["search"])
 
@@ -90,11 +91,15 @@ def search(
     for stage, ms in result.timings_ms.items():
         metrics.search_stage.labels(stage.removesuffix("_ms")).observe(ms / 1e3)
     out = []
+    analyzer = idx.spec.analyzer
     for rank, h in enumerate(hits, start=offset + 1):
         p = passages.get(h.id)
         if p is None:
             continue
-        out.append(SearchHit(rank=rank, title=p.title, text=p.text, metadata=p.metadata, **h.to_dict()))
+        snip = snippet(p.text, q, SNIPPET_CHARS, analyzer)
+        out.append(SearchHit(rank=rank, title=p.title, text=p.text, snippet=snip,
+                             snippet_highlights=highlights(snip, q, analyzer),
+                             title_highlights=highlights(p.title, q, analyzer), metadata=p.metadata, **h.to_dict()))  # fmt: skip
     took = (time.perf_counter() - t0) * 1e3
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     logged = runtime.querylog.add(
@@ -128,6 +133,8 @@ def search(
 
 
 WARM_UP_SEARCHES = 3
+SNIPPET_CHARS = 300
+"""About how long a hit's query-centred snippet is."""
 """A serving process's first candidate searches are not held to the latency budget (models load then)."""
 
 
