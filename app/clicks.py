@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from ragsearch.app.impressions import ImpressionLog
-from ragsearch.eval.click_models import Session, estimate, graded
+from ragsearch.eval.click_models import Prior, Session, estimate, graded
 from ragsearch.eval.data import QrelRow
 from ragsearch.eval.judgments import JudgmentList, Provenance, from_qrels
 from ragsearch.retrieval.errors import InvalidInputError
@@ -43,17 +43,20 @@ def click_judgments(
     min_impressions: int,
     since: float | None = None,
     ids: Mapping[str, str] | None = None,
+    prior: Prior | None = None,
 ) -> JudgmentList:
     """A judgment list (not yet saved) of source `clicks`: the click model's grades for the (query, passage)
     pairs shown at least `min_impressions` times. Query ids: `ids` (folded query text -> id, e.g. taken from
-    another list so the two can be compared) where the text is there, else an id made from the text."""
+    another list so the two can be compared) where the text is there, else an id made from the text. `prior`:
+    Beta pseudo-counts on attractiveness (None: the model's default, `eval.click_models.DEFAULT_PRIOR`)."""
     sessions, later_pages = sessions_of(log, index.name, since)
     if not sessions:
         raise InvalidInputError(
             f"no impressions of index {index.name!r} in the log{' since then' if since else ''}: searches through "
             "the API log them (RAGSEARCH_IMPRESSIONS_ENABLED) and clicks go to POST /events; nothing was written"
         )
-    labels = graded(estimate(sessions, model), min_impressions)
+    est = estimate(sessions, model, prior)
+    labels = graded(est, min_impressions)
     if not labels:
         raise InvalidInputError(
             f"no (query, passage) pair was shown {min_impressions} times in {len(sessions)} impressions: lower "
@@ -67,9 +70,10 @@ def click_judgments(
         for passage, g in grades.items()
     ]
     clicks = sum(len(s.clicked) for s in sessions)
-    origin = (f"{model} click model over {len(sessions)} impressions, {clicks} clicks, pairs shown >= "
-              f"{min_impressions} times")  # fmt: skip
+    origin = (f"{model} click model (prior {est.prior[0]:g}, {est.prior[1]:g}) over {len(sessions)} impressions, "
+              f"{clicks} clicks, pairs shown >= {min_impressions} times")  # fmt: skip
     jl = from_qrels(name, index, rows, {qid[t]: t for t in labels}, Provenance("clicks", origin))
     jl.build.update({"impressions": len(sessions), "clicks": clicks, "later_pages_left_out": later_pages,
-                     "model": model, "min_impressions": min_impressions})  # fmt: skip
+                     "model": model, "min_impressions": min_impressions,
+                     "prior": list(est.prior)})  # fmt: skip
     return jl

@@ -13,7 +13,7 @@ from ragsearch.app.cli.common import BackendOpt, cli, judgments_app, out, settin
 from ragsearch.app.clicks import click_judgments
 from ragsearch.app.impressions import ImpressionLog
 from ragsearch.app.services import make_backend
-from ragsearch.eval.click_models import MODELS
+from ragsearch.eval.click_models import MODELS, PBM_PRIOR, Prior
 from ragsearch.eval.judgment_store import JudgmentStore
 from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 
@@ -34,6 +34,16 @@ def parse_since(since: str | None) -> float | None:
         ) from None
 
 
+def parse_prior(text: str | None) -> Prior | None:
+    if text is None:
+        return None
+    try:
+        a, b = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InvalidInputError(f"--prior {text!r}: two numbers A,B, e.g. 1,4 (or 0,0 for none)") from None
+    return a, b
+
+
 @judgments_app.command("from-clicks")
 def judgments_from_clicks(
     index: Annotated[str, typer.Option("--index", "-i", help="the index whose impressions are read")],
@@ -43,6 +53,13 @@ def judgments_from_clicks(
     ] = "pbm",
     min_impressions: Annotated[int, typer.Option(min=1, help="pairs shown fewer times get no grade")] = 5,
     since: Annotated[str | None, typer.Option(help="only impressions from this ISO date/time on")] = None,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            help="Beta pseudo-counts on attractiveness, 'A,B' (attractive, unattractive); 0,0 for none "
+            f"(default: pbm {PBM_PRIOR[0]:g},{PBM_PRIOR[1]:g}; ctr 0,0, the raw rate)"
+        ),
+    ] = None,
     query_ids_from: Annotated[
         str | None, typer.Option(help="a judgment list whose query ids are used for the same query texts")
     ] = None,
@@ -60,7 +77,7 @@ def judgments_from_clicks(
     idx = make_backend(s).open(index)
     try:
         built = click_judgments(log, idx, name, model, min_impressions, parse_since(since),
-                                {t: q for q, t in ids.items()} if ids else None)  # fmt: skip
+                                {t: q for q, t in ids.items()} if ids else None, parse_prior(prior))  # fmt: skip
     finally:
         idx.close()
         log.close()

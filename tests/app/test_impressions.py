@@ -146,6 +146,12 @@ def test_click_judgments_from_simulated_users_through_the_api(
         m = json.loads(r.stdout)
         assert m["provenance"][0]["source"] == "clicks" and m["build"]["impressions"] == 400
         assert m["build"]["clicks"] == report.clicks and m["rows"] > 0
+        assert m["build"]["prior"] == ([1.0, 4.0] if model == "pbm" else [0.0, 0.0])
+    r = cli(own, "judgments", "from-clicks", "--index", "sf", "--name", "pbm-ml", "--prior", "0,0",
+            "--min-impressions", "3", "--json")  # fmt: skip
+    assert r.returncode == 0 and json.loads(r.stdout)["build"]["prior"] == [0.0, 0.0]
+    r = cli(own, "judgments", "from-clicks", "--index", "sf", "--name", "x", "--prior", "-1,4")
+    assert r.returncode == 1 and "pseudo-counts must be >= 0" in r.stderr
     agree = json.loads(cli(own, "judgments", "agree", "human", "pbm", "--json").stdout)
     # the human list holds only relevant (grade 1) rows: the click grades on those pairs should mostly say so
     assert agree["pairs"]["pairs"] > 10

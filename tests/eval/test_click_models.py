@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from ragsearch.eval.click_models import Session, ctr, estimate, grade, graded, pbm
-from ragsearch.retrieval.errors import UnknownNameError
+from ragsearch.eval.click_models import NO_PRIOR, Session, ctr, estimate, grade, graded, pbm
+from ragsearch.retrieval.errors import InvalidInputError, UnknownNameError
 
 THETA = (1.0, 0.7, 0.5, 0.35, 0.25)  # examination by rank
 ALPHA = {"a": 0.9, "b": 0.6, "c": 0.3, "d": 0.1, "e": 0.05}  # attractiveness of each passage
@@ -59,3 +59,31 @@ def test_grades_and_minimum_impressions() -> None:
     assert labels["q"]["a"] > labels["q"]["e"]
     with pytest.raises(UnknownNameError):
         estimate(sessions, "cascade")
+
+
+def test_prior_shrinks_rarely_seen_pairs_and_leaves_well_seen_ones() -> None:
+    """A passage shown 3 times at rank 5 (examined about 1 time in 4) and clicked once: maximum likelihood
+    puts its attractiveness near 1 (grade 3, the over-grading seen in bench/click_study); the default Beta
+    prior (1, 4) pulls it toward its mean 0.2, while passages shown thousands of times barely move."""
+    seen = simulate(5000, seed=4)
+    rare = [
+        Session("q", ("a", "b", "c", "d", "rare"), frozenset({"rare"} if i == 0 else ())) for i in range(3)
+    ]
+    ml, map_ = pbm([*seen, *rare], prior=NO_PRIOR), pbm([*seen, *rare])
+    assert map_.prior == (1.0, 4.0)
+    assert grade(ml.attractiveness[("q", "rare")]) == 3
+    assert 0.2 < map_.attractiveness[("q", "rare")] < 0.4 and grade(map_.attractiveness[("q", "rare")]) == 1
+    # alpha and theta are identified up to a common scale: compare alpha * theta_1, and theta's ratios
+    for p in ALPHA:
+        a_ml, a_map = (
+            ml.attractiveness[("q", p)] * ml.examination[0],
+            map_.attractiveness[("q", p)] * map_.examination[0],
+        )
+        assert a_map == pytest.approx(a_ml, abs=0.01)
+    ratios = [[t / e.examination[0] for t in e.examination] for e in (ml, map_)]
+    assert ratios[1] == pytest.approx(ratios[0], abs=0.01)
+    # CTR: raw by default, the same pseudo-counts when asked: (1 click + 1) / (3 shown + 5)
+    assert ctr(rare).attractiveness[("q", "rare")] == pytest.approx(1 / 3)
+    assert estimate(rare, "ctr", (1.0, 4.0)).attractiveness[("q", "rare")] == pytest.approx(0.25)
+    with pytest.raises(InvalidInputError):
+        pbm(rare, prior=(-1.0, 4.0))
