@@ -2,6 +2,7 @@
 
     python -m bench.noisy_judge_study --home DIR [--collections scifact,nfcorpus] [--p 0.1,0.3,0.5]
         [--seeds 3] [--trials 40] [--json FILE]
+    python -m bench.noisy_judge_study --table-from FILE
 
 DIR holds indexes `scifact` and `nfcorpus` ingested with the default model (nothing promoted: the default
 hybrid is served). The judge is SIMULATED from the human qrels; nothing here judges anything for serving.
@@ -243,37 +244,49 @@ def spread(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.4f} ({min(xs):.4f}-{max(xs):.4f})"
 
 
+def tau_of(clean: Mapping[str, float], noisy: Mapping[str, float], names: Iterable[str]) -> float:
+    keep = list(names)
+    return system_agreement({n: clean[n] for n in keep}, {n: noisy[n] for n in keep}).tau
+
+
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| collection | judge (SIMULATED) | grades changed | kappa vs human | system tau | dev winner | "
-        "promoted | test nDCG@10 served (dev winner) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| collection | judge (SIMULATED) | grades changed | kappa vs human | system tau (9 systems) | tau bm25/dense/"
+        "hybrid | dev winner | promoted | test nDCG@10 served | test nDCG@10 of the dev winner |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         h = r["human"]
-        lines.append(f"| {name} | human (clean) | 0 | 1 | 1 | {h['winner']} | {'yes' if h['promoted'] else 'no'} "
-                     f"| {h['test_served']:.4f} ({h['test_winner']:.4f}) |")  # fmt: skip
+        lines.append(f"| {name} | human (clean) | 0 | 1 | 1 | 1 | {h['winner']} | {'yes' if h['promoted'] else 'no'} "
+                     f"| {h['test_served']:.4f} | {h['test_winner']:.4f} |")  # fmt: skip
         for p, rows in r["noisy"].items():
-            winners = Counter(x["winner"] for x in rows)
+            winners = Counter("default" if x["winner"] == h["serves"] else x["winner"] for x in rows)
             won = "; ".join(f"{w} x{n}" if len(rows) > 1 else w for w, n in winners.most_common())
+            tau3 = [tau_of(r["systems_clean"], x["systems"], POOLED) for x in rows]
             lines.append(
                 f"| {name} | p = {p} ({len(rows)} seeds) | {spread([x['changed'] for x in rows])} | "
-                f"{spread([x['kappa'] for x in rows])} | {spread([x['tau'] for x in rows])} | {won} | "
-                f"{sum(x['promoted'] for x in rows)}/{len(rows)} | {spread([x['test_served'] for x in rows])} "
-                f"({spread([x['test_winner'] for x in rows])}) |"
+                f"{spread([x['kappa'] for x in rows])} | {spread([x['tau'] for x in rows])} | {spread(tau3)} | "
+                f"{won} | {sum(x['promoted'] for x in rows)}/{len(rows)} | "
+                f"{spread([x['test_served'] for x in rows])} | {spread([x['test_winner'] for x in rows])} |"
             )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--home", type=Path)
     ap.add_argument("--collections", default="scifact,nfcorpus")
     ap.add_argument("--p", default="0.1,0.3,0.5", help="noise levels")
     ap.add_argument("--seeds", type=int, default=3, help="noisy judges per level")
     ap.add_argument("--trials", type=int, default=40, help="optimizer trials per list")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--table-from", type=Path, help="only print the table of a saved --json file")
     args = ap.parse_args()
+    if args.table_from:
+        say(table(json.loads(args.table_from.read_text())))
+        return
+    if args.home is None:
+        ap.error("--home is required")
     s = Settings(home=args.home)
     ps = [float(x) for x in args.p.split(",")]
     t0 = time.perf_counter()
