@@ -151,21 +151,23 @@ def search_page() -> None:
         st.session_state.pop("last", None)
         st.info("Type what you are looking for, then press Search.")
         return
-    if submitted or from_url:
-        st.query_params.from_dict({"q": query} | ({} if mode == SERVED else {"mode": mode}))
-        with api() as c:
-            params: dict[str, Any] = {"q": query, "k": int(k), "session_id": session_id()}
-            if mode != SERVED:
-                params["mode"] = mode
-            r = c.get("/search", params=params)
-        st.session_state["last"] = {
-            "query": query,
-            "status": r.status_code,
-            "body": r.json(),
-            "answer": want_answer,
-            "mode": mode,
-        }
     last = st.session_state.get("last")
+    page = max(1, int(url["page"])) if url.get("page", "").isdigit() else 1
+    turned = last is not None and not submitted and last.get("page", 1) != page  # a page button was pressed
+    if submitted or from_url or turned:
+        if submitted or from_url:
+            last = {"query": query, "mode": mode, "k": int(k), "answer": want_answer}
+            page = 1 if submitted else page
+        assert last is not None
+        st.query_params.from_dict({"q": last["query"]} | ({} if last["mode"] == SERVED else {"mode": last["mode"]})
+                                  | ({"page": str(page)} if page > 1 else {}))  # fmt: skip
+        with api() as c:
+            params: dict[str, Any] = {"q": last["query"], "k": last["k"], "offset": (page - 1) * last["k"],
+                                      "session_id": session_id()}  # fmt: skip
+            if last["mode"] != SERVED:
+                params["mode"] = last["mode"]
+            r = c.get("/search", params=params)
+        last = st.session_state["last"] = {**last, "status": r.status_code, "body": r.json(), "page": page}
     if not last:
         return
     if last["status"] != 200:
@@ -178,12 +180,33 @@ def search_page() -> None:
     if not body["hits"]:
         st.info(f"No results for “{last['query']}” ({by}). Try other words, or another mode.")
         return
-    st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by})")
+    st.subheader(f"Results for “{last['query']}”")
+    first = body["hits"][0]["rank"]
+    st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by}) · "
+               f"results {first}-{first + len(body['hits']) - 1}, page {last['page']}")  # fmt: skip
     for hit in body["hits"]:
         result_block(last["query"], hit, show_scores, body.get("impression_id"))
+    pager(last, len(body["hits"]))
     if answer_area is not None:
         with answer_area:
             answer_block(last["query"], last["mode"])
+
+
+def pager(last: dict[str, Any], shown: int) -> None:
+    """Previous / next page buttons (the page lives in the URL); next only while a full page came back and the
+    API's depth limit allows another."""
+    prev, nxt, _ = st.columns([1, 1, 6])
+    page, k = last["page"], last["k"]
+    if page > 1 and prev.button("← Previous page", key="page-prev"):
+        st.query_params["page"] = str(page - 1)
+        st.rerun()
+    if (
+        shown == k
+        and (page + 1) * k <= get_settings().api.max_k
+        and nxt.button("Next page →", key="page-next")
+    ):
+        st.query_params["page"] = str(page + 1)
+        st.rerun()
 
 
 def answer_block(query: str, mode: str) -> None:

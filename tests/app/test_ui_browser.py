@@ -243,6 +243,14 @@ def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
         expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("(bm25")).to_be_visible()
         assert page.get_by_placeholder("Ask or search the documents").input_value() == "vitamin D deficiency"
+        expect(page.get_by_role("heading", name="Results for “vitamin D deficiency”")).to_be_visible()
+        page.get_by_role("button", name="Next page →").click()  # pagination, also in the URL
+        expect(page.get_by_text("results 11-20, page 2")).to_be_visible(timeout=30_000)
+        page.wait_for_url("**page=2**", timeout=30_000)
+        page.reload()
+        expect(page.get_by_text("results 11-20, page 2")).to_be_visible(timeout=60_000)
+        page.get_by_role("button", name="← Previous page").click()
+        expect(page.get_by_text("results 1-10, page 1")).to_be_visible(timeout=30_000)
         box = page.get_by_placeholder("Ask or search the documents")
         box.fill("insulin resistance")
         page.get_by_text("Answer", exact=True).click()
