@@ -195,7 +195,7 @@ def search_page() -> None:
 def pager(last: dict[str, Any], shown: int) -> None:
     """Previous / next page buttons (the page lives in the URL); next only while a full page came back and the
     API's depth limit allows another."""
-    prev, nxt, _ = st.columns([1, 1, 6])
+    prev, nxt, _ = st.columns([2, 2, 5])
     page, k = last["page"], last["k"]
     if page > 1 and prev.button("← Previous page", key="page-prev"):
         st.query_params["page"] = str(page - 1)
@@ -278,7 +278,7 @@ def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression:
         box.markdown(marked(hit["snippet"], hit["snippet_highlights"]), unsafe_allow_html=True)
     else:
         box.markdown(highlight(hit["text"], query), unsafe_allow_html=True)
-    cols = box.columns([1, 1, 6])
+    cols = box.columns([2, 2, 5])
     if cols[0].button("👍 relevant", key=f"up-{hit['id']}"):
         send_feedback(query, hit["id"], hit["rank"], "up", impression=impression)
     if cols[1].button("👎 not relevant", key=f"down-{hit['id']}"):
@@ -299,18 +299,84 @@ def evaluation_page() -> None:
             f"No evaluation yet: run `ragsearch eval DATASET --json {folder}/NAME.json` (or `make demo`)."
         )
         return
-    rows = []
+    line = serving_line()
+    if line:
+        st.caption(line)
     for f in files:
-        data = json.loads(Path(f).read_text())
-        for system, metrics in data.get("systems", {}).items():
-            rows.append({"dataset": data.get("dataset"), "split": data.get("split"), "system": system,
-                         **{m: v for m, v in metrics.items() if isinstance(v, float | int)}})  # fmt: skip
-    table = pd.DataFrame(rows)
-    st.dataframe(table, hide_index=True)
-    for dataset, part in table.groupby("dataset"):
-        st.subheader(str(dataset))
-        st.bar_chart(part.set_index("system")[["nDCG@10", "R@100", "RR@10"]])
+        evaluation_section(json.loads(Path(f).read_text()))
     drift_section()
+
+
+def evaluation_section(data: dict[str, Any]) -> None:
+    """One evaluation file: a table, one bar chart per metric on 0-1 (* = significantly different from the
+    first system, Holm-corrected p < 0.05), and the per-query wins and losses of a system against the first."""
+    import altair as alt
+
+    systems: dict[str, dict[str, Any]] = data.get("systems", {})
+    measures = list(data.get("measures", ["nDCG@10", "R@100", "RR@10"]))
+    if not systems:
+        return
+    first = next(iter(systems))
+    st.subheader(f"{data.get('dataset')} ({data.get('split')}, {data.get('queries', '?')} queries)")
+    rows = []
+    for name, m in systems.items():
+        p = m.get("p_holm_vs_first")
+        mark = "*" if p is not None and p < 0.05 else ""
+        for measure in measures:
+            rows.append(
+                {
+                    "system": name,
+                    "measure": measure,
+                    "value": m.get(measure),
+                    "label": f"{m.get(measure, 0):.3f}{mark}",
+                }
+            )
+    table = pd.DataFrame(rows)
+    st.dataframe(
+        table.pivot(index="system", columns="measure", values="value").loc[list(systems), measures].reset_index()
+        .assign(**{f"Δ nDCG@10 vs {first}": [systems[s].get("delta_vs_first") for s in systems],
+                   "p (Holm)": [systems[s].get("p_holm_vs_first") for s in systems]}),
+        hide_index=True,
+    )  # fmt: skip
+    bars = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("system:N", sort=list(systems), title=None),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+            color=alt.Color("system:N", sort=list(systems), legend=None),
+        )
+    )
+    text = bars.mark_text(dy=-6, color="#1f2328").encode(text="label:N")
+    chart = (
+        alt.layer(bars, text, data=table)
+        .properties(width=180, height=220)
+        .facet(column=alt.Column("measure:N", sort=measures, title=None))
+    )
+    st.altair_chart(chart)
+    st.caption(f"Bars on 0-1 per metric; * marks a system significantly different from {first} (paired t-test, "
+               "Holm-corrected p < 0.05).")  # fmt: skip
+    others = [s for s in systems if s != first and systems[s].get("per_query")]
+    if not others or not systems[first].get("per_query"):
+        return
+    other = st.selectbox(
+        f"Per query: a system against {first}", others, key=f"pq-{data.get('dataset')}-{data.get('split')}"
+    )
+    base, cand = systems[first]["per_query"], systems[other]["per_query"]
+    deltas = sorted((cand[q].get("nDCG@10", 0.0) - base[q].get("nDCG@10", 0.0), q) for q in base if q in cand)
+    wins, losses = sum(d > 0 for d, _ in deltas), sum(d < 0 for d, _ in deltas)
+    st.write(f"**{other}** against **{first}**, nDCG@10 per query: {wins} better, {losses} worse, "
+             f"{len(deltas) - wins - losses} equal.")  # fmt: skip
+    per_query = pd.DataFrame({"query": [q for _, q in deltas], "delta": [d for d, _ in deltas]})
+    st.altair_chart(
+        alt.Chart(per_query).mark_bar().encode(
+            x=alt.X("query:N", sort=None, axis=alt.Axis(labels=False, ticks=False), title="queries, worst to best"),
+            y=alt.Y("delta:Q", title=f"nDCG@10 of {other} minus {first}"),
+            color=alt.condition("datum.delta > 0", alt.value("#1a7f37"), alt.value("#cf222e")),
+            tooltip=["query", "delta"],
+        ).properties(height=200),
+        use_container_width=True,
+    )  # fmt: skip
 
 
 def drift_section() -> None:

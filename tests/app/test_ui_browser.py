@@ -4,6 +4,7 @@ artifacts/ui-search.png."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,7 +38,32 @@ def ui_home(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Path:  #
     # an evaluation result for the evaluation page
     (h / "eval").mkdir()
     (h / "eval" / "scifact.test.json").write_text(
-        '{"dataset": "scifact", "split": "test", "systems": {"bm25": {"nDCG@10": 0.69, "R@100": 0.91, "RR@10": 0.66}}}'
+        json.dumps(
+            {
+                "dataset": "scifact",
+                "split": "test",
+                "queries": 3,
+                "measures": ["nDCG@10", "R@100", "RR@10"],
+                "systems": {
+                    "bm25": {
+                        "nDCG@10": 0.69,
+                        "R@100": 0.91,
+                        "RR@10": 0.66,
+                        "delta_vs_first": None,
+                        "p_holm_vs_first": None,
+                        "per_query": {"1": {"nDCG@10": 0.5}, "2": {"nDCG@10": 1.0}, "3": {"nDCG@10": 0.2}},
+                    },
+                    "hybrid": {
+                        "nDCG@10": 0.72,
+                        "R@100": 0.95,
+                        "RR@10": 0.68,
+                        "delta_vs_first": 0.03,
+                        "p_holm_vs_first": 0.005,
+                        "per_query": {"1": {"nDCG@10": 0.7}, "2": {"nDCG@10": 1.0}, "3": {"nDCG@10": 0.1}},
+                    },
+                },
+            }
+        )
     )
     return h
 
@@ -97,6 +123,16 @@ def test_search_results_feedback_and_no_injection(ui_url: str, ui_home: Path) ->
         page.screenshot(path=str(artifacts / "ui-search.png"), full_page=True)
         page.get_by_text("Evaluation").click()
         expect(page.get_by_text("Offline evaluation")).to_be_visible(timeout=30_000)
+        # one chart per metric on 0-1, the significance mark, and the per-query wins and losses
+        expect(page.get_by_text("scifact (test, 3 queries)")).to_be_visible()
+        expect(
+            page.get_by_text("hybrid against bm25, nDCG@10 per query: 1 better, 1 worse, 1 equal.")
+        ).to_be_visible(timeout=30_000)
+        expect(
+            page.get_by_text("* marks a system significantly different from bm25", exact=False)
+        ).to_be_visible()
+        page.locator(".vega-embed svg, .vega-embed canvas").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts / "ui-evaluation.png"), full_page=True)
         browser.close()
     assert dialogs == []
     rows = FeedbackStore(ui_home / "feedback.sqlite").rows()
