@@ -410,7 +410,26 @@ def models_page() -> None:
     if not models:
         st.info("No trained model yet: run `ragsearch train`.")
         return
-    st.dataframe(pd.DataFrame(models), hide_index=True)
+    st.dataframe(models_table(models), hide_index=True)
+    st.caption("What each index serves (a model only where evidence on that index supports it) is on the "
+               "Online page and in `ragsearch serve-config show`.")  # fmt: skip
+
+
+def models_table(models: list[dict[str, Any]]) -> pd.DataFrame:
+    """One readable row per model: what it was trained on, its trees, and its figures (nested metrics
+    flattened to 'dev nDCG@10'-style columns, rounded)."""
+    rows = []
+    for m in models:
+        figures = pd.json_normalize(m.get("metrics") or {}, sep=" ").to_dict("records")
+        flat = figures[0] if figures else {}
+        rows.append({
+            "version": m["version"], "promoted": "yes" if m.get("promoted") else "",
+            "created": str(m.get("created_at") or "")[:16].replace("T", " "),
+            "trained on": " ".join(str(x) for x in (m.get("dataset"), m.get("train_split")) if x),
+            "index": m.get("index"), "trees": m.get("best_iteration"),
+            **{k: round(v, 4) for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)},
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def online_page() -> None:
