@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,16 @@ CREATE TABLE IF NOT EXISTS feedback (
     doc_id TEXT NOT NULL,
     rank INTEGER,
     kind TEXT NOT NULL CHECK (kind IN ('up', 'down', 'click')),
-    target TEXT NOT NULL DEFAULT 'result' CHECK (target IN ('result', 'answer'))
+    target TEXT NOT NULL DEFAULT 'result' CHECK (target IN ('result', 'answer')),
+    session_id TEXT
 );
 """
+
+
+def add_session_column(db: sqlite3.Connection) -> None:
+    """Stores written before votes carried a session id get the column (their rows have none: NULL)."""
+    if "session_id" not in {row[1] for row in db.execute("PRAGMA table_info(feedback)")}:
+        db.execute("ALTER TABLE feedback ADD COLUMN session_id TEXT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,7 @@ class FeedbackRow:
     rank: int | None
     kind: str
     target: str
+    session_id: str | None = None
 
 
 def label(up: int, down: int, clicks: int) -> int | None:
@@ -56,7 +65,7 @@ class FeedbackStore:
     raises `BackendUnavailableError` (the API answers 503), never an unexplained error."""
 
     def __init__(self, path: Path) -> None:
-        self._db = LazySqlite(path, SCHEMA)
+        self._db = LazySqlite(path, SCHEMA, migrate=add_session_column)
 
     @property
     def failures(self) -> int:
@@ -74,13 +83,15 @@ class FeedbackStore:
         kind: Kind,
         rank: int | None = None,
         target: str = "result",
+        session_id: str | None = None,
     ) -> int:
         row, ok = self._db.run(
             "add",
             lambda db: int(
                 db.execute(
-                    "INSERT INTO feedback(created_at, query, passage_id, doc_id, rank, kind, target) VALUES (?,?,?,?,?,?,?)",
-                    (time.time(), query, passage_id, doc_id, rank, kind, target),
+                    "INSERT INTO feedback(created_at, query, passage_id, doc_id, rank, kind, target, session_id) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (time.time(), query, passage_id, doc_id, rank, kind, target, session_id),
                 ).lastrowid
                 or 0
             ),
@@ -97,7 +108,12 @@ class FeedbackStore:
         none: list[FeedbackRow] = []
         rows, ok = self._db.run(
             "rows",
-            lambda db: [FeedbackRow(*r) for r in db.execute("SELECT * FROM feedback ORDER BY id")],
+            lambda db: [
+                FeedbackRow(*r)
+                for r in db.execute(
+                    "SELECT id, created_at, query, passage_id, doc_id, rank, kind, target, session_id FROM feedback ORDER BY id"
+                )
+            ],
             none,
         )
         if not ok:
@@ -105,9 +121,23 @@ class FeedbackStore:
         return rows
 
     def judgments(self) -> dict[str, dict[str, int]]:
-        """{query text: {doc id: grade}} from all feedback, aggregated per (query, document)."""
+        """{query text: {doc id: grade}} from the feedback on results, aggregated per (query, document). A vote
+        on an answer is not a judgment of any one passage and is left out; of the votes one session gave one
+        (query, passage), only the latest counts (a changed mind replaces the earlier vote)."""
+        rows = [r for r in self.rows() if r.target == "result"]
+        latest = {
+            (r.session_id, r.query.strip(), r.passage_id): r.id
+            for r in rows
+            if r.session_id and r.kind != "click"
+        }
         counts: dict[tuple[str, str], list[int]] = {}
-        for r in self.rows():
+        for r in rows:
+            if (
+                r.session_id
+                and r.kind != "click"
+                and latest[(r.session_id, r.query.strip(), r.passage_id)] != r.id
+            ):
+                continue
             c = counts.setdefault((r.query.strip(), r.doc_id), [0, 0, 0])
             c[("up", "down", "click").index(r.kind)] += 1
         out: dict[str, dict[str, int]] = {}

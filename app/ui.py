@@ -86,15 +86,21 @@ def send_feedback(
     target: str = "result",
     impression: str | None = None,
 ) -> None:
+    key = f"{target}\n{query}\n{passage_id}"
+    votes: dict[str, str] = st.session_state.setdefault("votes", {})
+    if votes.get(key) == kind:  # the same vote again: already stored, nothing to send
+        st.toast(f"Already recorded: {kind}")
+        return
     with api() as c:
         r = c.post("/feedback", json={"query": query, "passage_id": passage_id, "rank": rank, "kind": kind,
-                                      "target": target})  # fmt: skip
+                                      "target": target, "session_id": session_id()})  # fmt: skip
         if (
             r.status_code == 200 and impression and rank is not None
         ):  # the vote on the impression, for click models
             c.post("/events", json={"impression_id": impression, "action_name": kind, "position": rank,
                                     "object_id": passage_id, "session_id": session_id()})  # fmt: skip
     if r.status_code == 200:
+        votes[key] = kind  # the buttons show it pressed; a changed vote replaces this one for training
         st.toast(f"Thanks: feedback {kind} recorded")
     else:
         st.error(r.json().get("error", {}).get("message", r.text))
@@ -279,10 +285,11 @@ def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression:
     else:
         box.markdown(highlight(hit["text"], query), unsafe_allow_html=True)
     cols = box.columns([2, 2, 5])
-    if cols[0].button("👍 relevant", key=f"up-{hit['id']}"):
-        send_feedback(query, hit["id"], hit["rank"], "up", impression=impression)
-    if cols[1].button("👎 not relevant", key=f"down-{hit['id']}"):
-        send_feedback(query, hit["id"], hit["rank"], "down", impression=impression)
+    vote = st.session_state.get("votes", {}).get(f"result\n{query}\n{hit['id']}")
+    for col, kind, label in ((cols[0], "up", "👍 relevant"), (cols[1], "down", "👎 not relevant")):
+        col.button(label, key=f"{kind}-{hit['id']}", type="primary" if vote == kind else "secondary",
+                   on_click=send_feedback, args=(query, hit["id"], hit["rank"], kind),
+                   kwargs={"impression": impression}, help="your current vote" if vote == kind else None)  # fmt: skip
     cols[2].caption(f"id {hit['id']} · document {hit['doc_id']}")
     if show_scores:
         scores = {k: hit.get(k) for k in ("score", "bm25_score", "bm25_rank", "dense_score", "dense_rank",

@@ -158,6 +158,10 @@ class FeedbackIn(BaseModel):
     kind: Literal["up", "down", "click"]
     target: Literal["result", "answer"] = "result"
     index: str | None = None
+    session_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="the client's anonymous session id: of one session's votes on a (query, passage), the latest counts",
+    )  # fmt: skip
 
 
 class EventIn(BaseModel):

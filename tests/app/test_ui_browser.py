@@ -301,4 +301,19 @@ def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
         expect(page.get_by_text("feedback up recorded")).to_be_visible(timeout=30_000)
         expect(page.get_by_role("heading", name="Answer")).to_be_visible()
         assert answers() == before
+        # the vote shows pressed; changing it replaces it (one current vote per session, query and result)
+        up, down = (page.get_by_role("button", name=n).first for n in ("👍 relevant", "👎 not relevant"))
+        expect(up).to_have_attribute("data-testid", "stBaseButton-primary", timeout=30_000)
+        down.click()
+        expect(down).to_have_attribute("data-testid", "stBaseButton-primary", timeout=30_000)
+        expect(up).to_have_attribute("data-testid", "stBaseButton-secondary")
         browser.close()
+    store = FeedbackStore(ui_home / "feedback.sqlite")
+    mine = [r for r in store.rows() if r.query == "insulin resistance"]
+    assert (
+        [r.kind for r in mine] == ["up", "down"]
+        and mine[0].session_id
+        and mine[0].session_id == mine[1].session_id
+    )
+    assert store.judgments()["insulin resistance"][mine[0].doc_id] == 0
+    store.close()

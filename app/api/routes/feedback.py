@@ -19,7 +19,7 @@ def feedback(body: FeedbackIn, request: Request, runtime: RuntimeDep) -> Feedbac
         raise HTTPException(404, f"no passage {body.passage_id!r} to give feedback on")
     try:
         row = runtime.feedback.add(
-            body.query, body.passage_id, found[0].doc_id, body.kind, body.rank, body.target
+            body.query, body.passage_id, found[0].doc_id, body.kind, body.rank, body.target, body.session_id
         )
     except BackendUnavailableError:
         request.app.state.metrics.log_write_failures.labels("feedback").inc()
