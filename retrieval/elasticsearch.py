@@ -265,6 +265,14 @@ class ElasticsearchIndex:
         }
         return [found[i] for i in ids if i in found]
 
+    def passage_refs(self) -> list[tuple[str, str]]:
+        """A scroll over the whole index (`helpers.scan`, cleared at the end), `doc_id` only."""
+        with self._errors():
+            hits = helpers.scan(
+                self.client, query=rq.listing_body(), index=self._name, size=rq.LISTING_PAGE, scroll="2m"
+            )
+            return [(h["_id"], h["_source"]["doc_id"]) for h in hits]
+
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
         got = {
             d["_id"]: np.asarray(d["_source"][rq.VECTOR_FIELD], dtype=np.float32)

@@ -165,6 +165,15 @@ def field_scores_query(query: str, ids: Sequence[str]) -> dict[str, Any]:
     }
 
 
+LISTING_PAGE = 1000
+"""Hits per scroll page when listing every passage (`passage_refs`)."""
+
+
+def listing_body() -> dict[str, Any]:
+    """Every passage's id and doc_id, for `helpers.scan` (a scroll in index order, `sort: _doc`)."""
+    return {"query": {"match_all": {}}, "_source": ["doc_id"]}
+
+
 def num_candidates(k: int) -> int:
     return min(MAX_NUM_CANDIDATES, max(100, 2 * k))
 

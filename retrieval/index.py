@@ -7,6 +7,7 @@ against every implementation.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -114,6 +115,10 @@ class SearchIndex(Protocol):
         """Stored passages in the order asked; unknown ids are left out."""
         ...
 
+    def passage_refs(self) -> list[tuple[str, str]]:
+        """(passage id, doc_id) of every stored passage, in no particular order (`sample_passages`)."""
+        ...
+
     def bm25_search(
         self, query: str, k: int, boosts: FieldBoosts | None = None, filters: Filters | None = None
     ) -> list[ScoredId]:
@@ -135,6 +140,21 @@ class SearchIndex(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def sample_passages(index: SearchIndex, k: int, seed: int) -> list[str]:
+    """Ids of up to `k` passages spread over documents: `k` documents drawn uniformly at random (all of them
+    when the index has fewer), then one passage of each drawn uniformly, both by `random.Random(seed)`. The
+    draw depends only on the stored (id, doc_id) pairs and the seed, so every backend holding the same
+    passages draws the same sample. Returned in draw order."""
+    if k < 1:
+        raise InvalidInputError(f"cannot sample {k} passages: ask for at least 1")
+    by_doc: dict[str, list[str]] = {}
+    for pid, doc_id in index.passage_refs():
+        by_doc.setdefault(doc_id, []).append(pid)
+    rng = random.Random(seed)
+    docs = rng.sample(sorted(by_doc), min(k, len(by_doc)))
+    return [rng.choice(sorted(by_doc[d])) for d in docs]
 
 
 class IndexBackend(Protocol):

@@ -309,6 +309,11 @@ class EmbeddedIndex:
         with self._lock:
             return self._store.get(ids)
 
+    def passage_refs(self) -> list[tuple[str, str]]:
+        self._fresh()
+        with self._lock:
+            return self._store.passage_refs()
+
     def passage_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
         self._fresh()
         with self._lock:

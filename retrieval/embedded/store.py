@@ -306,6 +306,9 @@ class Store:
             )
         return out
 
+    def passage_refs(self) -> list[tuple[str, str]]:
+        return [(pid, doc_id) for pid, doc_id in self.db.execute("SELECT id, doc_id FROM passages")]
+
     def passage_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for chunk in chunks(list(dict.fromkeys(doc_ids))):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ragsearch.retrieval.errors import InvalidInputError
-from ragsearch.retrieval.index import SearchIndex
+from ragsearch.retrieval.index import SearchIndex, sample_passages
 from ragsearch.retrieval.scoring import best_fields_score
 from ragsearch.retrieval.types import AnalyzerSpec, EmbeddedPassage, FieldBoosts, IndexSpec, Passage
 from tests.fakes import FakeHashEmbedder
@@ -121,6 +121,23 @@ class IndexContract:
 
     def test_content_hashes(self, index: SearchIndex) -> None:
         assert index.content_hashes(["p1", "zz"]) == {"p1": DOCS[0].content_hash()}
+
+    def test_passage_refs_list_every_passage_and_sampling_spreads_over_documents(
+        self, index: SearchIndex
+    ) -> None:
+        assert sorted(index.passage_refs()) == [(p.id, p.doc_id) for p in DOCS]
+        # at most one passage per document; every document when k exceeds them; same seed, same draw
+        for seed in range(8):
+            drawn = sample_passages(index, 10, seed)
+            assert sorted({p.doc_id for p in index.get(drawn)}) == ["d1", "d2", "d3", "d4"]
+            assert len(drawn) == 4 and drawn == sample_passages(index, 10, seed)
+        assert len({tuple(sample_passages(index, 2, seed)) for seed in range(8)}) > 1
+        # both passages of d1 get drawn over the seeds
+        assert {"p1", "p2"} <= {pid for seed in range(20) for pid in sample_passages(index, 4, seed)}
+        index.delete_documents(["d2"])
+        assert sorted(pid for pid, _ in index.passage_refs()) == ["p1", "p2", "p4", "p5"]
+        with pytest.raises(InvalidInputError, match="at least 1"):
+            sample_passages(index, 0, 1)
 
     def test_wrong_dimension_is_refused_and_nothing_is_lost(self, index: SearchIndex) -> None:
         bad = EmbeddedPassage(Passage("p9", "t", "x"), np.ones(3, dtype=np.float32), "h")

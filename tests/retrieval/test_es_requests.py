@@ -130,6 +130,12 @@ def test_field_scores_query_uses_named_queries_on_candidate_ids() -> None:
     }
 
 
+def test_listing_scrolls_every_passage_for_its_doc_id_only() -> None:
+    # helpers.scan adds `sort: _doc` and the scroll; we send a match_all that fetches doc_id alone
+    assert rq.listing_body() == {"query": {"match_all": {}}, "_source": ["doc_id"]}
+    assert rq.LISTING_PAGE == 1000
+
+
 def test_knn_clause() -> None:
     assert rq.knn_clause(np.array([0.6, 0.8, 0.0], dtype=np.float32), 10, {"lang": "en"}) == {
         "field": "vector",

@@ -7,13 +7,20 @@ import math
 import sqlite3
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from ragsearch.retrieval.embedded import EmbeddedBackend
 from ragsearch.retrieval.embedded.lock import WriteLock
 from ragsearch.retrieval.errors import IndexLockedError, InvalidInputError
-from ragsearch.retrieval.index import CheckableIndex, check_filters, check_metadata
+from ragsearch.retrieval.index import (
+    CheckableIndex,
+    SearchIndex,
+    check_filters,
+    check_metadata,
+    sample_passages,
+)
 from ragsearch.retrieval.types import Passage
 from tests.retrieval.contract import DOCS, EMB, SPEC, embed
 
@@ -115,3 +122,18 @@ def test_check_can_refuse_at_once_while_another_writer_holds_the_index(tmp_path:
                 idx.check(wait_s=0)
             assert time.perf_counter() - t0 < 1.0
         assert idx.check(wait_s=0).consistent
+
+
+class Refs:
+    """Only the listing `sample_passages` reads: one document of 20 passages and 9 of one passage each."""
+
+    def passage_refs(self) -> list[tuple[str, str]]:
+        return [(f"big{i}", "big") for i in range(20)] + [(f"s{i}", f"d{i}") for i in range(9)]
+
+
+def test_sampling_draws_documents_uniformly_not_passages() -> None:
+    index = cast(SearchIndex, Refs())
+    # one passage drawn, 400 seeds: the big document holds 20 of 29 passages but is 1 of 10 documents
+    big = sum(sample_passages(index, 1, seed)[0].startswith("big") for seed in range(400))
+    assert 20 <= big <= 65  # expected 40 (uniform over documents); 276 if passages were drawn uniformly
+    assert sample_passages(index, 3, 7) == sample_passages(index, 3, 7) != sample_passages(index, 3, 8)
