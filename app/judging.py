@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ragsearch.answer.judging import PROMPT_VERSION, JudgeCache, Key, Verdict, judge_pair
 from ragsearch.answer.protocol import LLMClient, LLMUnavailableError
@@ -17,6 +17,8 @@ from ragsearch.retrieval.index import SearchIndex
 from ragsearch.search.config import SearchConfig
 from ragsearch.search.engine import SearchEngine
 
+T = TypeVar("T")
+R = TypeVar("R")
 CACHE_FILE = Path("cache") / "llm_judgments.sqlite"
 """Under the home."""
 
@@ -95,6 +97,37 @@ class JudgeStats:
         }  # fmt: skip
 
 
+def ask_all(
+    todo: Sequence[T],
+    ask: Callable[[T], R],
+    concurrency: int,
+    record: Callable[[T, R], None],
+    tick: Callable[[], None],
+) -> BaseException | None:
+    """Ask for each item, at most `concurrency` at once, `record`ing each answer as it comes (then
+    `tick`). The first failure stops asking (and so does Ctrl-C); the answers already in flight are still
+    recorded. Returns that failure, or None."""
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="llm") as pool_:
+        futures: dict[Future[R], T] = {pool_.submit(ask, item): item for item in todo}
+        pending = set(futures)
+        try:
+            while pending and failure is None:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    if f.exception() is None:
+                        record(futures[f], f.result())
+                    else:
+                        failure = failure or f.exception()
+                tick()
+        finally:
+            pool_.shutdown(wait=True, cancel_futures=True)
+            for f in pending:
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    record(futures[f], f.result())
+    return failure
+
+
 def key_of(pair: PoolPair, model: str) -> Key:
     return (pair.query, pair.content_hash, model, PROMPT_VERSION)
 
@@ -133,29 +166,12 @@ def judge_pool(
         stats.completion_tokens += v.completion_tokens
         stats.count(p, v)
 
-    failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="judge") as pool_:
-        futures: dict[Future[Verdict], PoolPair] = {
-            pool_.submit(judge_pair, llm, p.query, p.title, p.text): p for p in todo
-        }
-        pending = set(futures)
-        try:
-            while pending and failure is None:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    if f.exception() is None:
-                        record(futures[f], f.result())
-                    else:
-                        failure = failure or f.exception()
-                stats.seconds = time.perf_counter() - t0
-                if on_verdict:
-                    on_verdict(stats)
-        finally:
-            # stop asking (an error, or Ctrl-C); keep what the requests in flight still bring back
-            pool_.shutdown(wait=True, cancel_futures=True)
-            for f in pending:
-                if f.done() and not f.cancelled() and f.exception() is None:
-                    record(futures[f], f.result())
+    def tick() -> None:
+        stats.seconds = time.perf_counter() - t0
+        if on_verdict:
+            on_verdict(stats)
+
+    failure = ask_all(todo, lambda p: judge_pair(llm, p.query, p.title, p.text), concurrency, record, tick)
     if isinstance(failure, LLMUnavailableError):
         raise LLMUnavailableError(
             f"{failure}; {stats.asked} pair(s) judged in this run are cached "

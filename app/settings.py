@@ -260,6 +260,13 @@ class JudgeSettings(BaseModel, extra="forbid"):
     max_tokens: int = Field(16, ge=1, le=1024, description="tokens a judge reply may take (`Grade: N`)")
 
 
+class QueryGenSettings(BaseModel, extra="forbid"):
+    """Generated queries (`ragsearch query-sets generate`), through the LLM settings' server and model."""
+
+    concurrency: int = Field(2, ge=1, le=64, description="passages asked at once (requests in flight)")
+    max_tokens: int = Field(48, ge=1, le=1024, description="tokens a reply may take (`Query: ...`)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -307,6 +314,7 @@ class Settings(BaseSettings):
     impressions: ImpressionSettings = ImpressionSettings()
     online: OnlineSettings = OnlineSettings()
     judge: JudgeSettings = JudgeSettings()
+    querygen: QueryGenSettings = QueryGenSettings()
 
     @model_validator(mode="before")
     @classmethod

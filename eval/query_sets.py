@@ -7,8 +7,9 @@ under `<home>/query_sets/<name>/vNNNN/`, one folder per version, never changed o
 - `queries.jsonl`: BEIR query records `{"_id", "text"}`; a set sampled from the log adds
   `"metadata": {"count": n}`, how often the query was served in the entries read;
 - `manifest.json`: name, version, created_at, the number of queries, where they came from (`source`: a
-  file with its path and SHA-256, or the log with its index, top, sample, seed, since and how many entries
-  were read) and what building the set dropped and why (`build`).
+  file with its path and SHA-256, the log with its index, top, sample, seed, since and how many entries
+  were read, or `generated` by an LLM from sampled passages, `app.query_generation`) and what building the
+  set dropped and why (`build`).
 
 Query ids: a file's own (`_id`, or the TSV's first column; `q1..qn` for plain text); a sampled query's id
 is derived from its case-folded text (`q` + 12 hex digits of its SHA-256), so a query keeps its id in
@@ -30,7 +31,7 @@ from typing import Any
 from ragsearch.eval import versioned
 from ragsearch.retrieval.errors import InvalidInputError
 
-SOURCES = ("file", "log")
+SOURCES = ("file", "log", "generated")
 PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # user:password@ (or user@) in a URL: before `email`, which would match its tail
     ("url_credentials", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/?#@]+@", re.IGNORECASE)),
@@ -68,7 +69,8 @@ def text_id(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QuerySource:
-    """Where a set's queries came from: `file` (path, sha256) or `log` (the rest)."""
+    """Where a set's queries came from: `file` (path, sha256), `log` (index, top, sample, seed, since,
+    entries_read) or `generated` (index, sample, seed, model, prompt_version)."""
 
     source: str
     path: str | None = None
@@ -80,6 +82,9 @@ class QuerySource:
     since: str | None = None
     """ISO time: only log entries from then on were read"""
     entries_read: int | None = None
+    model: str | None = None
+    """generated: the LLM that wrote the queries (`sample` passages drawn with `seed` from `index`)"""
+    prompt_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -92,8 +97,8 @@ class QuerySource:
 @dataclass(frozen=True, slots=True)
 class BuildStats:
     """What building a set read and dropped. From a file, `read` counts records (non-blank lines); from the
-    log, entries. A duplicate is a query whose case-folded text came before (from the log: a repeat, which
-    is what the counts are made of)."""
+    log, entries; generated, sampled passages. A duplicate is a query whose case-folded text came before
+    (from the log: a repeat, which is what the counts are made of)."""
 
     read: int
     empty: int = 0
@@ -106,6 +111,11 @@ class BuildStats:
     """from the log: distinct queries left after dropping, of which `top` + `sampled` were taken"""
     top: int = 0
     sampled: int = 0
+    unparseable: int = 0
+    """generated: passages whose LLM reply held no query, even when asked again"""
+    too_long: int = 0
+    copied: int = 0
+    """generated: queries that were the first words of their passage or its title"""
 
     @property
     def pii_dropped(self) -> int:

@@ -20,6 +20,7 @@ from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     online,
     operations,
     optimize,
+    queries,
     query_sets,
     querying,
     serving,

@@ -23,9 +23,11 @@ from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.search.configs import ConfigStore
 
 
-def judge_llm(s: Settings) -> LLMClient:
-    """The configured LLM with the judge's reply length; a clear error when none is configured."""
-    llm = make_llm(s.model_copy(update={"llm": s.llm.model_copy(update={"max_tokens": s.judge.max_tokens})}))
+def judge_llm(s: Settings, max_tokens: int | None = None) -> LLMClient:
+    """The configured LLM with the judge's reply length (or `max_tokens`); a clear error when none is
+    configured."""
+    limit = max_tokens or s.judge.max_tokens
+    llm = make_llm(s.model_copy(update={"llm": s.llm.model_copy(update={"max_tokens": limit})}))
     if llm is None:
         raise InvalidInputError(
             "no LLM is configured: set RAGSEARCH_LLM_BASE_URL (any OpenAI-compatible server) and/or "
