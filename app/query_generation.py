@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ragsearch.answer.protocol import LLMClient, LLMUnavailableError
-from ragsearch.answer.query_generation import PROMPT_VERSION, Generated, QueryCache, generate_query, rejection
+from ragsearch.answer.query_generation import (
+    PROMPT_VERSION,
+    Generated,
+    QueryCache,
+    generate_query,
+    rejection,
+    words,
+)
 from ragsearch.app.judging import ask_all
 from ragsearch.eval.judgments import Judgment, JudgmentList, Provenance, check_name
 from ragsearch.eval.query_sets import BuildStats, QuerySet, QuerySource, text_id
@@ -133,7 +140,8 @@ def build(
 ) -> tuple[QuerySet, list[Judgment]]:
     """The kept queries as a new query set (not yet saved) and their pseudo-judgment rows. Dropped, in this
     order, and counted: unparseable replies, then (`rejection`) empty, too long and copied queries, then a
-    query whose case-folded text came before (the first passage keeps it)."""
+    query whose words (case-folded, punctuation ignored) came before: the first passage keeps it. A query's
+    id is derived from those words (`text_id`)."""
     check_name(name)
     queries: dict[str, str] = {}
     rows: list[Judgment] = []
@@ -148,7 +156,7 @@ def build(
             dropped[why] += 1
             continue
         assert g.query is not None
-        qid = text_id(g.query.casefold())
+        qid = text_id(" ".join(words(g.query)))
         if qid in queries:
             duplicates.append(qid)
             continue
