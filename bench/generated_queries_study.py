@@ -31,6 +31,8 @@ from bench.load import free_port
 from bench.serving_study import DATA, as_json, ragsearch, say
 
 LLM_CTX = 2048
+# One thread: on a shared, loaded 2-core machine llama.cpp's two threads wait on each other at every
+# barrier (a judge pair took 29 s with two threads, 6.7 s with one; README, "LLM judge").
 
 
 def start_llm(log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -40,7 +42,7 @@ def start_llm(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "2", "--n_ctx", str(LLM_CTX)],
+         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", str(LLM_CTX)],
         stdout=open(log, "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"

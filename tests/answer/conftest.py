@@ -11,6 +11,8 @@ from tests.net import free_port, wait_for_http
 
 LLM_CTX = 2048
 """The context window the test server runs with."""
+# One thread: on a shared, loaded 2-core machine llama.cpp's two threads stall each other at every barrier
+# (one judge pair: 29 s with two threads, 6.7 s with one; README, "LLM judge").
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +26,7 @@ def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(tmp_path_factory.mktemp("llm") / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "2", "--n_ctx", str(LLM_CTX)],
+         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", str(LLM_CTX)],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
