@@ -144,7 +144,7 @@ CREATE TABLE IF NOT EXISTS generated (
 
 class QueryCache:
     """Replies by Key in `<home>/cache/llm_queries.sqlite`; unparseable ones (query NULL) too, so a rerun
-    does not ask again for them."""
+    does not ask again for them; `forget_unparseable` clears them for a deliberate retry."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -176,6 +176,14 @@ class QueryCache:
                 "INSERT OR REPLACE INTO generated VALUES (?,?,?,?,?,?,?,?,?)",
                 (*key, g.query, g.reply, g.attempts, g.prompt_tokens, g.completion_tokens, now),
             )
+
+    def forget_unparseable(self, model: str, prompt_version: str) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM generated WHERE query IS NULL AND model=? AND prompt_version=?",
+                (model, prompt_version),
+            )
+        return cur.rowcount
 
     def count(self) -> int:
         with self._lock:

@@ -48,6 +48,9 @@ def query_sets_generate(
         int | None,
         typer.Option(min=1, max=64, help="passages asked at once (default RAGSEARCH_QUERYGEN_CONCURRENCY)"),
     ] = None,
+    retry_unparseable: Annotated[
+        bool, typer.Option("--retry-unparseable", help="ask again for passages cached as unparseable")
+    ] = False,
     as_json: JsonFlag = False,
     backend: BackendOpt = None,
 ) -> None:
@@ -68,6 +71,8 @@ def query_sets_generate(
         raise InvalidInputError(f"index {index!r} holds no passages to generate queries from")
     cache = QueryCache(s.home / CACHE_FILE)
     try:
+        if retry_unparseable:
+            cache.forget_unparseable(llm.model, PROMPT_VERSION)
         with progress_bar("generate", len(sources)) as bar:
             task = bar.tasks[0].id
 
@@ -83,7 +88,7 @@ def query_sets_generate(
         raise InvalidInputError(
             f"none of the {len(sources)} passages gave a usable query from {llm.model} ({b.unparseable} "
             f"unparseable, {b.empty} empty, {b.too_long} over {MAX_QUERY_WORDS} words, {b.copied} copied, "
-            f"{b.duplicates} repeats); nothing was written"
+            f"{b.duplicates} repeats); nothing was written (retry with --retry-unparseable, or use another model)"
         )
     settings_used = {
         "base_url": getattr(llm, "base_url", None), "temperature": s.llm.temperature,
