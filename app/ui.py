@@ -154,7 +154,9 @@ def search_page() -> None:
         )  # fmt: skip
         k = cols[1].number_input("Results", 1, 50, 10)
         want_answer = cols[2].checkbox("Answer", value=False)
-        show_scores = cols[3].checkbox("Scores", value=False)
+        show_scores = cols[3].checkbox(
+            "Why", value=False, help="why each of the top 10 results scores what it does, part by part"
+        )
         submitted = st.form_submit_button("Search")
     if submitted and not query.strip():
         st.session_state.pop("last", None)
@@ -165,7 +167,7 @@ def search_page() -> None:
     turned = last is not None and not submitted and last.get("page", 1) != page  # a page button was pressed
     if submitted or from_url or turned:
         if submitted or from_url:
-            last = {"query": query, "mode": mode, "k": int(k), "answer": want_answer}
+            last = {"query": query, "mode": mode, "k": int(k), "answer": want_answer, "explain": show_scores}
             page = 1 if submitted else page
         assert last is not None
         st.query_params.from_dict({"q": last["query"]} | ({} if last["mode"] == SERVED else {"mode": last["mode"]})
@@ -175,6 +177,8 @@ def search_page() -> None:
                                       "session_id": session_id()}  # fmt: skip
             if last["mode"] != SERVED:
                 params["mode"] = last["mode"]
+            if last.get("explain"):
+                params["explain"] = "true"
             r = c.get("/search", params=params)
         last = st.session_state["last"] = {**last, "status": r.status_code, "body": r.json(), "page": page}
     if not last:
@@ -294,10 +298,48 @@ def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression:
                    on_click=send_feedback, args=(query, hit["id"], hit["rank"], kind),
                    kwargs={"impression": impression}, help="your current vote" if vote == kind else None)  # fmt: skip
     cols[2].caption(f"id {hit['id']} · document {hit['doc_id']}")
-    if show_scores:
+    if show_scores and hit.get("explanation"):
+        explanation_block(box, hit["rank"], hit["explanation"])
+    elif show_scores:  # past the top 10, which are the ones explained
         scores = {k: hit.get(k) for k in ("score", "bm25_score", "bm25_rank", "dense_score", "dense_rank",
                                           "fused_score", "rerank_score")}  # fmt: skip
         box.json(scores, expanded=False)
+
+
+PART_COLORS = {"prior (fused score)": "#4c78a8", "lexical match": "#f58518", "semantic similarity": "#54a24b",
+               "first-stage agreement": "#b279a2", "proximity": "#e45756", "lengths": "#9d755d",
+               "query": "#bab0ac", "base": "#d3d3d3", "bm25": "#f58518", "dense": "#54a24b"}  # fmt: skip
+
+
+def explanation_bar(e: dict[str, Any]) -> str:
+    """One compact bar: a segment per part, as wide as its share of the parts' total magnitude (a part
+    that takes away is drawn faded), and a line listing the parts with their signs. Escaped HTML."""
+    parts = e["parts"]
+    total = sum(abs(p["contribution"]) for p in parts) or 1.0
+    segments = "".join(
+        f'<div title="{escape(p["name"])} {p["contribution"]:+.4f}" style="width:{100 * abs(p["contribution"]) / total:.2f}%;'
+        f'background:{PART_COLORS.get(p["name"], "#888")};opacity:{1 if p["contribution"] >= 0 else 0.35}"></div>'
+        for p in parts
+    )  # fmt: skip
+    legend = " · ".join(
+        f'<span style="color:{PART_COLORS.get(p["name"], "#888")}">■</span> {escape(p["name"])} {p["contribution"]:+.3f}'
+        for p in parts
+    )  # fmt: skip
+    return (
+        f'<div class="why-bar" style="display:flex;height:12px;border-radius:3px;overflow:hidden;margin:2px 0">{segments}</div>'
+        f'<div style="font-size:0.8em">score {e["score"]:.4f} = {legend}</div>'
+    )  # fmt: skip
+
+
+def explanation_block(box: Any, rank: int, e: dict[str, Any]) -> None:
+    """The compact bar, expandable to every feature's contribution (ltr) or the fusion arithmetic."""
+    box.markdown(explanation_bar(e), unsafe_allow_html=True)
+    with box.expander(f"Why #{rank}: {'features' if e['features'] else 'fusion arithmetic'}"):
+        if e["features"]:
+            table = pd.DataFrame(e["features"])[["name", "family", "value", "contribution"]]
+        else:
+            table = pd.DataFrame(e["parts"])[["name", "raw", "normalized", "weight", "contribution"]]
+        st.table(table)
 
 
 def evaluation_page() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ragsearch.rerank.explain import Explanation, explain_ltr, tree_contributions
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.protocol import TrainingData
 from ragsearch.rerank.registry import LoadedModel
@@ -29,13 +30,35 @@ class LtrReranker:
         return TrainingData(m.dataset, frozenset(m.trained_on), m.trained_queries)
 
     def rerank(self, query: str, candidates: Sequence[Candidate], query_vector: Vector) -> list[Candidate]:
+        return self.rerank_explained(query, candidates, query_vector, 0)[0]
+
+    def rerank_explained(
+        self, query: str, candidates: Sequence[Candidate], query_vector: Vector, top: int
+    ) -> tuple[list[Candidate], dict[str, Explanation]]:
+        """`rerank`, and why the first `top` results score what they do (TreeSHAP on their feature rows,
+        the same rows that scored them)."""
         if not candidates:
-            return []
+            return [], {}
         fused = np.fromiter(
             (c.fused_score or 0.0 for c in candidates), dtype=np.float64, count=len(candidates)
         )
-        scores = self.model.predict(self.logger.features(query, candidates, query_vector), fused)
-        return order([rescored(c, float(s)) for c, s in zip(candidates, scores.tolist(), strict=True)])
+        features = self.logger.features(query, candidates, query_vector)
+        scores = self.model.predict(features, fused)
+        hits = order([rescored(c, float(s)) for c, s in zip(candidates, scores.tolist(), strict=True)])
+        if top <= 0:
+            return hits, {}
+        row = {c.id: i for i, c in enumerate(candidates)}
+        rows = [row[h.id] for h in hits[:top]]
+        m = self.model.manifest
+        explained = explain_ltr(
+            tree_contributions(self.model.booster, features[rows], m.best_iteration),
+            features[rows],
+            m.feature_names,
+            fused[rows],
+            float(m.params.get("prior_weight", 0.0)),
+            [h.score for h in hits[:top]],
+        )
+        return hits, {h.id: e for h, e in zip(hits, explained, strict=False)}
 
 
 def rescored(c: Candidate, score: float) -> Candidate:

@@ -5,7 +5,9 @@ mode means the same everywhere. The rules it owns:
 - `ltr` reranks the fused BM25 + dense candidate union with the configured model (or the promoted one);
 - `ltr` with no model at all is refused, with what to run;
 - `ltr` whose model cannot be loaded (missing or damaged file) is served as `hybrid` with the same fusion and
-  depths, and the result says so in `notices`: a broken model never fails or crashes a search.
+  depths, and the result says so in `notices`: a broken model never fails or crashes a search;
+- `explain=True` says why each of the top `EXPLAIN_TOP` hits scores what it does (`rerank.explain`): the
+  model's parts for ltr, the fusion arithmetic for hybrid, the system's own score for bm25 and dense.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from dataclasses import dataclass, field
 import structlog
 
 from ragsearch.rerank.errors import ModelUnavailableError
+from ragsearch.rerank.explain import (
+    EXPLAIN_TOP,
+    ExplainingReranker,
+    Explanation,
+    explain_fusion,
+    explain_score,
+)
 from ragsearch.rerank.protocol import Reranker
 from ragsearch.retrieval.embedding import Embedder
 from ragsearch.retrieval.errors import InvalidInputError
@@ -43,6 +52,8 @@ class SearchResult:
     """What the caller should know, e.g. that an LTR request was served by hybrid and why."""
     requested_mode: Mode | None = None
     """The mode asked for, when a fallback served another."""
+    explanations: dict[str, Explanation] = field(default_factory=dict)
+    """Why the top hits score what they do, by hit id (only when asked for, and only the top ones)."""
 
     @property
     def mode(self) -> str:
@@ -95,6 +106,7 @@ class SearchEngine:
         config: SearchConfig,
         filters: Filters | None = None,
         query_vector: Vector | None = None,
+        explain: bool = False,
     ) -> SearchResult:
         check_query(query, config.k)
         t0 = time.perf_counter()
@@ -103,6 +115,8 @@ class SearchEngine:
         requested: Mode | None = None
         served = config
         reranker: Reranker | None = None
+        explanations: dict[str, Explanation] = {}
+        top = min(config.k, EXPLAIN_TOP) if explain else 0
         if config.mode is Mode.LTR:
             try:
                 reranker = self.reranker(config)
@@ -121,18 +135,29 @@ class SearchEngine:
             self._retriever.checked = True
         if served.mode is Mode.BM25:
             hits = retriever.bm25(query, served.k, filters)
+            explanations = explain_score(hits[:top], "bm25")
         elif served.mode is Mode.DENSE:
             assert query_vector is not None
             hits = retriever.dense(query_vector, served.k, filters)
+            explanations = explain_score(hits[:top], "dense")
         elif served.mode is Mode.HYBRID:
-            hits = retriever.candidates(query, query_vector, filters, timings, min_depth=served.k)[: served.k]
+            cands = retriever.candidates(query, query_vector, filters, timings, min_depth=served.k)
+            hits = cands[: served.k]
+            if top:
+                explanations = explain_fusion(
+                    cands, served.fusion, served.dense_weight, served.rrf_k, [h.id for h in hits[:top]]
+                )
         else:
             assert reranker is not None and query_vector is not None
             cands = retriever.candidates(query, query_vector, filters, timings)
             t_rr = time.perf_counter()
-            hits = reranker.rerank(query, cands, query_vector)[: served.k]
+            if top and isinstance(reranker, ExplainingReranker):
+                ranked, explanations = reranker.rerank_explained(query, cands, query_vector, top)
+            else:
+                ranked = reranker.rerank(query, cands, query_vector)
+            hits = ranked[: served.k]
             timings["rerank_ms"] = (time.perf_counter() - t_rr) * 1e3
         if needs_vector:
             timings["encode_ms"] = encode_ms
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        return SearchResult(query, served, hits, timings, notices, requested)
+        return SearchResult(query, served, hits, timings, notices, requested, explanations)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+
+from ragsearch.rerank.explain import Explanation
 
 
 class ErrorBody(BaseModel):
@@ -42,6 +44,20 @@ class SearchHit(BaseModel):
     dense_rank: int | None = None
     fused_score: float | None = None
     rerank_score: float | None = None
+    explanation: Explanation | None = Field(
+        None,
+        description="with explain=true, for the top 10: the score as parts that sum to it (ltr: the fused-score "
+        "prior, one part per feature family and the trees' base value, with every feature's TreeSHAP "
+        "contribution; hybrid: each first-stage score normalised and weighted; bm25, dense: the score). "
+        "Absent otherwise",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_explanation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("explanation", 0) is None:
+            del out["explanation"]
+        return out
 
 
 class SearchResponse(BaseModel):

@@ -23,6 +23,7 @@ from ragsearch.app.services import (
     named_config,
     request_config,
 )
+from ragsearch.rerank.explain import Explanation
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.index import parse_filters
 from ragsearch.search.config import MODES
@@ -57,6 +58,14 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="print the hits (with snippets) as JSON")] = False,
     model: ModelOpt = None,
     backend: BackendOpt = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="say why each of the top 10 scores what it does: ltr, the fused-score prior and each feature "
+            "family's TreeSHAP contribution; hybrid, the fusion arithmetic",
+        ),
+    ] = False,
 ) -> None:
     """Search an index and print the top passages with every first-stage score (and the LTR score) and a
     snippet: the part of each passage with the most query terms."""
@@ -68,7 +77,8 @@ def search(
     ranking = request_config(named_config(s, index, config)[1], mode, model, k=k)
     idx = make_backend(s).open(index)
     try:
-        result = make_engine(idx, make_embedder(s), s).search(text, ranking, filters=filters or None)
+        engine = make_engine(idx, make_embedder(s), s)
+        result = engine.search(text, ranking, filters=filters or None, explain=explain)
         passages = {p.id: p for p in idx.get([h.id for h in result.hits])}
     finally:
         idx.close()
@@ -83,6 +93,8 @@ def search(
                 {"rank": rank, **h.to_dict(), "title": p.title if p else "", "text": body,
                  "snippet": snippet(body, text, SNIPPET_CHARS)}
             )  # fmt: skip
+            if h.id in result.explanations:
+                hits[-1]["explanation"] = result.explanations[h.id].to_dict()
         payload = {"query": text, "mode": result.mode, "k": k, "filters": filters, "timings_ms": result.timings_ms,
                    "notices": result.notices, "config": result.config.model_dump(mode="json"), "hits": hits}  # fmt: skip
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
@@ -105,6 +117,34 @@ def search(
             Text(snippet(p.text, text, SNIPPET_CHARS) if p else ""),
         )
     out.print(table)
+    for rank, h in enumerate(result.hits, start=1):
+        if h.id in result.explanations:
+            out.print(explanation_table(rank, h.id, result.explanations[h.id]))
+
+
+BAR_WIDTH = 24
+
+
+def explanation_table(rank: int, hit_id: str, e: Explanation) -> Table:
+    """One result's score as its parts, each with a bar (green adds, red takes away) and how it was made."""
+    table = Table(title=f"why #{rank} ({hit_id}) scores {e.score:.4f}: {e.method} parts, sum {e.total:.4f}",
+                  title_justify="left", box=None, pad_edge=False)  # fmt: skip
+    for col, justify in (("part", "left"), ("contribution", "right"), ("", "left"), ("how", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    scale = max((abs(p.contribution) for p in e.parts), default=0.0) or 1.0
+    for p in e.parts:
+        n = round(BAR_WIDTH * abs(p.contribution) / scale)
+        bar = Text(
+            "█" * n or ("▏" if p.contribution else ""), style="green" if p.contribution >= 0 else "red"
+        )
+        how = p.formula
+        if p.normalized is not None:
+            how += f" ({p.name} {p.raw:.4f})" if p.raw is not None else f" (not in {p.name}'s list)"
+        top = [f for f in e.features if f.family == p.name][:2]
+        if top:
+            how = ", ".join(f"{f.name} {f.contribution:+.3f}" for f in top)
+        table.add_row(p.name, f"{p.contribution:+.4f}", bar, Text(how))
+    return table
 
 
 @cli.command()

@@ -60,6 +60,9 @@ def search(
     filter: Annotated[
         list[str], Query(description="metadata equality filters, key:value; all must hold")
     ] = [],  # noqa: B006
+    explain: Annotated[
+        bool, Query(description="say why each of the top 10 hits scores what it does (`explanation`)")
+    ] = False,
 ) -> SearchResponse:
     api = runtime.settings.api
     if len(q) > api.max_query_chars:
@@ -71,13 +74,16 @@ def search(
     t0 = time.perf_counter()
     idx = runtime.index(index)
     filters = parse_filters(filter) or None
-    result = runtime.engine(index).search(q, ranking, filters=filters)
+    result = runtime.engine(index).search(q, ranking, filters=filters, explain=explain)
     hits = result.hits[offset:]
     metrics = request.app.state.metrics
     sources = None
-    # Every search with a session id counts toward the experiment's share; only a plain first page is interleaved.
+    # Every search with a session id counts toward the experiment's share; only a plain first page is interleaved
+    # (and never an explained list: it is the served configuration's own).
     exp = runtime.online_experiment(idx.name, session_id)
-    if exp is not None and not (config is None and mode is None and model is None and offset == 0):
+    if exp is not None and not (
+        config is None and mode is None and model is None and offset == 0 and not explain
+    ):
         exp = None
     if exp is not None:
         merged = interleave(runtime, exp, q, k, filters, hits)
@@ -99,7 +105,8 @@ def search(
         snip = snippet(p.text, q, SNIPPET_CHARS, analyzer)
         out.append(SearchHit(rank=rank, title=p.title, text=p.text, snippet=snip,
                              snippet_highlights=highlights(snip, q, analyzer),
-                             title_highlights=highlights(p.title, q, analyzer), metadata=p.metadata, **h.to_dict()))  # fmt: skip
+                             title_highlights=highlights(p.title, q, analyzer), metadata=p.metadata, **h.to_dict(),
+                             explanation=result.explanations.get(h.id)))  # fmt: skip
     took = (time.perf_counter() - t0) * 1e3
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     logged = runtime.querylog.add(
