@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ragsearch.rerank.explain import Explanation, explain_ltr, tree_contributions
 from ragsearch.rerank.extract import FeatureLogger
@@ -45,10 +46,21 @@ class LtrReranker:
         features = self.logger.features(query, candidates, query_vector)
         scores = self.model.predict(features, fused)
         hits = order([rescored(c, float(s)) for c, s in zip(candidates, scores.tolist(), strict=True)])
-        if top <= 0:
-            return hits, {}
+        return hits, self.explain(candidates, features, fused, hits[: max(top, 0)])
+
+    def explain(
+        self,
+        candidates: Sequence[Candidate],
+        features: NDArray[np.float32],
+        fused: NDArray[np.float64],
+        hits: Sequence[Candidate],
+    ) -> dict[str, Explanation]:
+        """Why `hits` (reranked from `candidates`, whose feature rows and fused scores are `features` and
+        `fused`) score what they do: TreeSHAP on their own rows."""
+        if not hits:
+            return {}
         row = {c.id: i for i, c in enumerate(candidates)}
-        rows = [row[h.id] for h in hits[:top]]
+        rows = [row[h.id] for h in hits]
         m = self.model.manifest
         explained = explain_ltr(
             tree_contributions(self.model.booster, features[rows], m.best_iteration),
@@ -56,9 +68,9 @@ class LtrReranker:
             m.feature_names,
             fused[rows],
             float(m.params.get("prior_weight", 0.0)),
-            [h.score for h in hits[:top]],
+            [h.score for h in hits],
         )
-        return hits, {h.id: e for h, e in zip(hits, explained, strict=False)}
+        return {h.id: e for h, e in zip(hits, explained, strict=True)}
 
 
 def rescored(c: Candidate, score: float) -> Candidate:

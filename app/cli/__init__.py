@@ -10,6 +10,7 @@ import sys
 from ragsearch.app.cli import (  # noqa: F401  (registers commands)
     agreement,
     clicks,
+    demo,
     documents,
     evaluation,
     experiments,

@@ -1,4 +1,4 @@
-"""`ragsearch eval`, `eval-answers`, `demo` and `datasets get`: judged queries in, figures out."""
+"""`ragsearch eval`, `eval-answers` and `datasets get`: judged queries in, figures out."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from ragsearch.app.cli.common import (
     progress_steps,
     settings,
 )
-from ragsearch.app.cli.documents import ingest_with_progress, print_ingest_report
 from ragsearch.app.services import (
     answer_search_config,
     default_search_config,
@@ -47,7 +46,7 @@ from ragsearch.eval.runs import trec_lines, write_trec
 from ragsearch.eval.subsets import SUBSETS, subset_queries
 from ragsearch.ingest.datasets import download_dataset, local_dataset
 from ragsearch.retrieval.errors import InvalidInputError
-from ragsearch.search.config import FIRST_STAGE_MODES, MODES, SearchConfig, parse_system
+from ragsearch.search.config import MODES, SearchConfig, parse_system
 
 
 def do_eval(
@@ -345,24 +344,6 @@ def eval_answers(
     if not as_json:
         out.print(table)
     write_json(quality.to_dict(), as_json, output)
-
-
-@cli.command()
-def demo(
-    dataset: Annotated[str, typer.Option(help="BEIR dataset name")] = "scifact",
-    index: Annotated[str | None, typer.Option(help="index name (default: the dataset name)")] = None,
-) -> None:
-    """The quick start: get SciFact, ingest it into the embedded index, evaluate bm25, dense and hybrid."""
-    s = settings()
-    path = local_dataset(s.data_dir, dataset) or local_dataset(s.home / "datasets", dataset)
-    if path is None:
-        path = get_dataset(dataset, s)
-    name = index or dataset
-    print_ingest_report(ingest_with_progress([path], name, s), name)
-    report = do_eval(path, name, "test", list(FIRST_STAGE_MODES), s, s.home / "runs")
-    print_eval(report)
-    (s.home / "eval").mkdir(parents=True, exist_ok=True)
-    (s.home / "eval" / f"{dataset}.test.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
 def get_dataset(name: str, s: Settings, dest: Path | None = None) -> Path:

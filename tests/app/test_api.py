@@ -279,6 +279,25 @@ def test_ltr_mode_and_model_registry(api: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["hits"] == [] and r.json()["mode"] == "ltr"
 
 
+def test_explain_gives_the_top_10_their_score_as_parts(api: httpx.Client) -> None:
+    q = {"q": "vitamin D and bone health", "k": 12}
+    hits = api.get("/search", params={**q, "mode": "ltr", "explain": "true"}).json()["hits"]
+    assert [("explanation" in h) for h in hits] == [True] * 10 + [False] * 2
+    for h in hits[:10]:
+        e = h["explanation"]
+        assert (
+            e["method"] == "ltr"
+            and e["score"] == h["score"]
+            and e["parts"][0]["name"] == "prior (fused score)"
+        )
+        assert abs(sum(p["contribution"] for p in e["parts"]) - h["score"]) < 1e-6 and e["features"]
+    hybrid = api.get("/search", params={**q, "mode": "hybrid", "explain": "true"}).json()["hits"]
+    e = hybrid[0]["explanation"]
+    assert e["method"] == "fusion" and [p["name"] for p in e["parts"]] == ["bm25", "dense"]
+    assert abs(sum(p["contribution"] for p in e["parts"]) - hybrid[0]["fused_score"]) < 1e-9
+    assert all("explanation" not in h for h in api.get("/search", params={**q, "mode": "ltr"}).json()["hits"])
+
+
 def test_drift_report_from_served_queries(api: httpx.Client) -> None:
     for i in range(12):
         api.get("/search", params={"q": f"vitamin D trial {i}", "k": 3})
