@@ -32,7 +32,9 @@ API: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def ui_home(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+def ui_home(
+    scifact_index, real_embedder, scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:  # type: ignore[no-untyped-def]
     h = tmp_path_factory.mktemp("ui-home")
     shutil.copytree(scifact_index.path, h / "indexes" / "sf")
     # an evaluation result for the evaluation page
@@ -65,6 +67,19 @@ def ui_home(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Path:  #
             }
         )
     )
+    # a small LTR model for the explanation (plumbing only: trained on the slice's test judgments)
+    from ragsearch.eval.data import load_split
+    from ragsearch.rerank.build import train_ltr
+    from ragsearch.rerank.extract import FeatureLogger
+    from ragsearch.rerank.registry import ModelRegistry
+    from ragsearch.rerank.train import TrainParams
+    from ragsearch.retrieval.searcher import Retriever
+
+    retriever = Retriever(scifact_index, real_embedder, bm25_depth=30, dense_depth=30)
+    params = TrainParams(num_boost_round=30, min_data_in_leaf=5, prior_weight=0.0)  # 0: trees from scratch
+    split = load_split(scifact_slice, "test")
+    train_ltr(retriever, FeatureLogger(scifact_index), ModelRegistry(h), split, None, None, params,
+              promote_if_better=True)  # fmt: skip
     return h
 
 
@@ -317,3 +332,30 @@ def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
     )
     assert store.judgments()["insulin resistance"][mine[0].doc_id] == 0
     store.close()
+
+
+def test_why_this_result_shows_the_parts_and_the_features(ui_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1600})
+        page.goto(ui_url)
+        box = page.get_by_placeholder("Ask or search the documents")
+        box.wait_for(timeout=60_000)
+        box.fill("vitamin D deficiency")
+        page.get_by_text("ltr", exact=True).click()
+        page.get_by_text("Why", exact=True).click()
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
+        # a compact bar per explained result, with its parts summed to the score
+        expect(page.locator(".why-bar")).to_have_count(10)
+        expect(page.get_by_text("score ").filter(has_text="lexical match").first).to_be_visible()
+        expect(page.get_by_text("semantic similarity").first).to_be_visible()
+        # expandable to every feature's contribution
+        page.get_by_text("Why #1: features").click()
+        expect(page.get_by_role("cell", name="bm25_best_fields", exact=True).first).to_be_visible(
+            timeout=30_000
+        )
+        page.screenshot(path=str(REPO / "artifacts" / "ui-why.png"), full_page=True)
+        browser.close()
