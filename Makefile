@@ -31,7 +31,7 @@ $(VENV)/.llm-test: $(BIN)/ragsearch $(LLAMA_WHEELS)/.built-$(LLAMA_VERSION)
 
 setup: $(BIN)/ragsearch
 
-demo: setup  ## ingest SciFact into the embedded index and print the eval table
+demo: setup  ## ingest SciFact, train the learned ranker, print the eval table (bm25, dense, hybrid, ltr) and one explained result
 	$(BIN)/ragsearch demo
 
 lint: setup

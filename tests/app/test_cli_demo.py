@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 def test_demo_trains_the_ranker_evaluates_it_and_explains_a_result(
     scifact_cli_slice: Path, tmp_path: Path
 ) -> None:
-    env = {**FAST, "RAGSEARCH_DATA_DIR": str(scifact_cli_slice.parent)}
+    fast = {**FAST, "RAGSEARCH_RERANK_NUM_BOOST_ROUND": "50", "RAGSEARCH_RERANK_TREE_FOLDS": "2"}
+    env = {**fast, "RAGSEARCH_DATA_DIR": str(scifact_cli_slice.parent)}
     r = cli(tmp_path, "demo", env=env)
     assert r.returncode == 0, r.stderr
     assert "training the learned ranker on scifact/train" in r.stdout and "ranker ready in" in r.stdout
