@@ -328,6 +328,7 @@ def explanation_bar(e: dict[str, Any]) -> str:
     return (
         f'<div class="why-bar" style="display:flex;height:12px;border-radius:3px;overflow:hidden;margin:2px 0">{segments}</div>'
         f'<div style="font-size:0.8em">score {e["score"]:.4f} = {legend}</div>'
+        f'<div style="font-size:0.75em;opacity:0.7">{escape(e.get("detail", ""))}</div>'
     )  # fmt: skip
 
 

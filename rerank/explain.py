@@ -66,11 +66,11 @@ class Part:
 
     @property
     def formula(self) -> str:
-        """How the contribution was made, for people: `0.5 x 0.8312` or `4 x fused 0.9021`."""
+        """How the contribution was made, for people: `0.5 x 0.8312` or `4 x fused score 0.9021`."""
         if self.weight is not None and self.normalized is not None:
             return f"{self.weight:g} x {self.normalized:.4f}"
         if self.weight is not None and self.raw is not None:
-            return f"{self.weight:g} x {self.raw:.4f}"
+            return f"{self.weight:g} x fused score {self.raw:.4f}"
         return ""
 
 
@@ -94,6 +94,8 @@ class Explanation:
     parts: tuple[Part, ...]
     features: tuple[FeatureContribution, ...] = ()
     """LTR only: every feature's contribution, largest magnitude first."""
+    detail: str = ""
+    """How the parts were made, in words (the fusion and its weights; the model, its prior and trees)."""
 
     @property
     def total(self) -> float:
@@ -130,6 +132,7 @@ def explain_ltr(
     fused: NDArray[np.float64],
     prior_weight: float,
     scores: Sequence[float],
+    detail: str = "",
 ) -> list[Explanation]:
     """One explanation a row: the prior `prior_weight x fused`, one part per family present in
     `feature_names`, and the trees' base value (`contributions`' last column)."""
@@ -153,8 +156,15 @@ def explain_ltr(
             ),
             key=lambda fc: -abs(fc.contribution),
         )
-        out.append(Explanation("ltr", float(score), parts, tuple(feats)))
+        out.append(Explanation("ltr", float(score), parts, tuple(feats), detail))
     return out
+
+
+FUSION_WORDS = {
+    "minmax": "min-max fusion: each list's scores scaled to [0, 1] by its min and max (0 when absent)",
+    "zscore": "z-score fusion: each list's scores standardised (absent: the list's lowest)",
+    "rrf": "reciprocal rank fusion: 1 / (k + rank) in each list (0 when absent)",
+}
 
 
 def explain_fusion(
@@ -186,7 +196,9 @@ def explain_fusion(
             for name, scores, weight, norm, missing in terms
         )  # fmt: skip
         c = by_id[i]
-        out[i] = Explanation("fusion", c.fused_score if c.fused_score is not None else c.score, parts)
+        score = c.fused_score if c.fused_score is not None else c.score
+        words = f"{FUSION_WORDS.get(fusion, fusion)}; bm25 x {1 - dense_weight:g} + dense x {dense_weight:g}"
+        out[i] = Explanation("fusion", score, parts, detail=words)
     return out
 
 

@@ -69,6 +69,8 @@ class LtrReranker:
             fused[rows],
             float(m.params.get("prior_weight", 0.0)),
             [h.score for h in hits],
+            f"model {m.version}: {m.params.get('prior_weight', 0.0):g} x fused score + {m.best_iteration} trees "
+            "(TreeSHAP contributions by feature family + the trees' base value)",
         )
         return {h.id: e for h, e in zip(hits, explained, strict=True)}
 

@@ -122,15 +122,17 @@ def search(
             out.print(explanation_table(rank, h.id, result.explanations[h.id]))
 
 
-BAR_WIDTH = 24
+BAR_WIDTH = 20
 
 
 def explanation_table(rank: int, hit_id: str, e: Explanation) -> Table:
     """One result's score as its parts, each with a bar (green adds, red takes away) and how it was made."""
     table = Table(title=f"why #{rank} ({hit_id}) scores {e.score:.4f}: {e.method} parts, sum {e.total:.4f}",
                   title_justify="left", box=None, pad_edge=False)  # fmt: skip
-    for col, justify in (("part", "left"), ("contribution", "right"), ("", "left"), ("how", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("part")
+    table.add_column("contribution", justify="right")
+    table.add_column("", no_wrap=True, min_width=BAR_WIDTH)
+    table.add_column("how")
     scale = max((abs(p.contribution) for p in e.parts), default=0.0) or 1.0
     for p in e.parts:
         n = round(BAR_WIDTH * abs(p.contribution) / scale)
@@ -144,6 +146,8 @@ def explanation_table(rank: int, hit_id: str, e: Explanation) -> Table:
         if top:
             how = ", ".join(f"{f.name} {f.contribution:+.3f}" for f in top)
         table.add_row(p.name, f"{p.contribution:+.4f}", bar, Text(how))
+    if e.detail:
+        table.caption, table.caption_justify = e.detail, "left"
     return table
 
 
