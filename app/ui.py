@@ -335,7 +335,8 @@ def explanation_bar(e: dict[str, Any]) -> str:
 def explanation_block(box: Any, rank: int, e: dict[str, Any]) -> None:
     """The compact bar, expandable to every feature's contribution (ltr) or the fusion arithmetic."""
     box.markdown(explanation_bar(e), unsafe_allow_html=True)
-    with box.expander(f"Why #{rank}: {'features' if e['features'] else 'fusion arithmetic'}"):
+    what = {"ltr": "features", "fusion": "fusion arithmetic"}.get(e["method"], "score")
+    with box.expander(f"Why #{rank}: {what}"):
         if e["features"]:
             table = pd.DataFrame(e["features"])[["name", "family", "value", "contribution"]]
         else:
