@@ -48,8 +48,8 @@ browser:
 test: lint browser $(VENV)/.llm-test  ## lint, type-check, then the whole test suite
 	$(BIN)/pytest
 
-# The benchmark report (docs/report.md + .json). Needs the SciFact index (`make demo`) and a promoted LTR model
-# (`ragsearch train ... --promote-if-better`); builds a 1M-passage synthetic index in SCALE_HOME the first time
+# The benchmark report (docs/report.md + .json). Needs the SciFact index and a promoted LTR model (`make demo`
+# makes both; or `ragsearch train ... --promote-if-better`); builds a 1M-passage synthetic index in SCALE_HOME the first time
 # (~3 min, ~4 GB). Run it on an otherwise idle machine.
 SCALE_HOME ?= .ragsearch-scale
 bench: setup
