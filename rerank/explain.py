@@ -42,7 +42,15 @@ FAMILY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("query", re.compile(r"^query_")),
     ("lexical match", re.compile(r"(^|_)(bm25|coverage|idf|density|term|terms|tf|match|lexical)(_|$)")),
 )
-FAMILIES: tuple[str, ...] = (*(name for name, _ in FAMILY_RULES), OTHER)
+FAMILIES: tuple[str, ...] = (
+    "lexical match",
+    "semantic similarity",
+    "first-stage agreement",
+    "proximity",
+    "lengths",
+    "query",
+    OTHER,
+)
 """Feature families in display order; a feature no rule recognises is `other`."""
 
 

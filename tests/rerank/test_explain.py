@@ -10,7 +10,7 @@ import pytest
 
 from ragsearch.eval.data import load_split
 from ragsearch.rerank.build import TrainOutcome
-from ragsearch.rerank.explain import BASE, OTHER, PRIOR, explain_fusion, family
+from ragsearch.rerank.explain import BASE, FAMILIES, FAMILY_RULES, OTHER, PRIOR, explain_fusion, family
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.features import FEATURE_NAMES
 from ragsearch.rerank.ltr import LtrReranker
@@ -20,6 +20,7 @@ from ragsearch.retrieval.searcher import Retriever
 
 def test_every_feature_has_a_family_by_its_name() -> None:
     assert {n: family(n) for n in FEATURE_NAMES if family(n) == OTHER} == {}
+    assert set(FAMILIES) == {name for name, _ in FAMILY_RULES} | {OTHER}  # every family is shown
     assert family("bm25_rank") == family("fused_score") == "first-stage agreement"
     assert family("query_len") == "lengths" and family("query_idf_max") == "query"
     # a feature added later lands in a family by its name, or in `other`, never nowhere
