@@ -25,6 +25,7 @@ import lightgbm as lgb
 import numpy as np
 from numpy.typing import NDArray
 
+from ragsearch.retrieval.errors import UnknownNameError
 from ragsearch.retrieval.fusion import minmax_normalize, ranks, zscore_normalize
 from ragsearch.retrieval.types import Candidate, Vector
 
@@ -192,8 +193,10 @@ def explain_fusion(
         elif fusion == "zscore":
             norm = zscore_normalize(scores)
             missing = min(norm.values(), default=0.0)
-        else:
+        elif fusion == "minmax":
             norm, missing = minmax_normalize(scores), 0.0
+        else:
+            raise UnknownNameError("fusion", fusion, list(FUSION_WORDS))
         terms.append((name, scores, weight, norm, missing))
     by_id = {c.id: c for c in candidates}
     out = {}
