@@ -40,8 +40,14 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The UI test drives Debian's Chromium (playwright never downloads a browser here).
-browser:
+# The UI test drives Debian's Chromium (playwright never downloads a browser here) and checks accessibility
+# with axe-core (npm, pinned; installed inside the virtual environment).
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/node_modules/axe-core/axe.min.js
+$(AXE): $(BIN)/ragsearch
+	npm install --prefix $(VENV) --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+
+browser: $(AXE)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } \
 	  || { echo "install Chromium (Debian: apt-get install chromium) for the UI test"; exit 1; }
 

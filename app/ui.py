@@ -115,7 +115,8 @@ def link_citations(text: str, n_sources: int) -> str:
 
 SERVED = "served"
 CAPTION_CSS = (
-    "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] * {color: #4a4d57 !important;}"
+    "[data-testid='stCaptionContainer'] {opacity: 1 !important;} "
+    "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] * {color: #5f6368 !important;}"
 )
 MODES = [SERVED, "hybrid", "bm25", "dense", "ltr"]
 
@@ -521,7 +522,7 @@ def main() -> None:
     # users see neither Streamlit's developer menu nor Python tracebacks
     st.set_option("client.toolbarMode", "minimal")
     st.set_option("client.showErrorDetails", False)
-    # captions in Streamlit's default grey are 3.9:1 on white; WCAG AA asks 4.5:1 for text
+    # Streamlit draws captions at opacity 0.6 (3.9:1 on white; WCAG AA asks 4.5:1): #5f6368 at full opacity is 6.3:1
     st.markdown(f"<style>{CAPTION_CSS}</style>", unsafe_allow_html=True)
     pages = {
         "Search": search_page,

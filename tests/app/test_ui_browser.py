@@ -359,3 +359,36 @@ def test_why_this_result_shows_the_parts_and_the_features(ui_url: str) -> None:
         )
         page.screenshot(path=str(REPO / "artifacts" / "ui-why.png"), full_page=True)
         browser.close()
+
+
+AXE = Path(os.environ.get("RAGSEARCH_TEST_AXE", REPO / ".venv" / "node_modules" / "axe-core" / "axe.min.js"))
+
+
+def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's serious and critical violations on the page as it is now (WCAG 2 A/AA rules)."""
+    page.wait_for_timeout(3000)  # let the script run finish: stale elements are drawn faded
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations"
+        ".filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => v.id + ': ' + v.help + ' (' + v.nodes.length + ', e.g. ' + v.nodes[0].html.slice(0, 120) + ': ' + v.nodes[0].failureSummary.slice(0, 300) + ' at ' + v.nodes[0].target.join(' ') + ')')"
+    )
+    return list(found)
+
+
+def test_search_and_evaluation_pages_have_no_serious_accessibility_violations(ui_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    if not AXE.exists():
+        pytest.fail(f"axe-core not found at {AXE}: `make browser` installs it (npm)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.goto(f"{ui_url}/?q=vitamin+D+deficiency")
+        expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
+        search = serious_violations(page)
+        page.get_by_text("Evaluation").click()
+        page.locator(".vega-embed svg, .vega-embed canvas").first.wait_for(timeout=30_000)
+        evaluation = serious_violations(page)
+        browser.close()
+    assert search == [] and evaluation == [], {"search": search, "evaluation": evaluation}
