@@ -116,7 +116,8 @@ def link_citations(text: str, n_sources: int) -> str:
 SERVED = "served"
 CAPTION_CSS = (
     "[data-testid='stCaptionContainer'] {opacity: 1 !important;} "
-    "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] * {color: #5f6368 !important;}"
+    "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] * {color: #5f6368 !important;} "
+    ".rs-source {scroll-margin-top: 4.5rem; margin-bottom: 0.4rem;}"  # a citation link lands below the header
 )
 MODES = [SERVED, "hybrid", "bm25", "dense", "ltr"]
 
@@ -229,24 +230,27 @@ def answer_block(query: str, mode: str) -> None:
     box = st.container(border=True)
     box.subheader("Answer")
     placeholder = box.empty()
+    notes = box.container()
+    sources_area = box.empty()
     answers: dict[str, Any] = st.session_state.setdefault("answers", {})
     key = f"{mode}\n{query}"
     if key in answers:  # a rerun (a vote, a page switch) shows the answer again; it is not generated twice
         sources, final = answers[key]
     else:
-        sources, final = stream_answer(query, mode, box, placeholder)
+        sources, final = stream_answer(query, mode, box, placeholder, sources_area)
         if final is not None:
             answers[key] = (sources, final)
     if final is None:
         return
     placeholder.markdown(link_citations(final["text"], len(sources)), unsafe_allow_html=True)
     if final.get("generation_error"):
-        box.caption(f"Generation unavailable: {final['generation_error']}")
-    for s in sources:
-        box.markdown(
-            f'<span id="source-{s["n"]}"></span>**[{s["n"]}]** {escape(s["title"] or s["id"])}: {escape(s["snippet"])}',
-            unsafe_allow_html=True,
+        notes.caption(f"Generation unavailable: {final['generation_error']}")
+    if final.get("invalid_citations"):
+        cited = ", ".join(f"[{n}]" for n in final["invalid_citations"])
+        notes.caption(
+            f"The model cited {cited}, which is not among the {len(sources)} sources: removed from the answer."
         )
+    sources_area.markdown(sources_html(sources, {c["n"] for c in final["cited"]}), unsafe_allow_html=True)
     m = final["metrics"]
     if m.get("ttft_ms") is not None:
         box.caption(
@@ -260,10 +264,22 @@ def answer_block(query: str, mode: str) -> None:
         send_feedback(query, top["id"], None, "down", "answer")
 
 
+def sources_html(sources: list[dict[str, Any]], cited: set[int] | None = None) -> str:
+    """The answer's sources, [n] being result n; once the answer is complete (`cited` known) each says whether
+    the answer cited it. Escaped HTML; each source is a link target for its [n] in the answer."""
+    lines = []
+    for s in sources:
+        state = "" if cited is None else (" <b>· cited</b>" if s["n"] in cited else " · not cited")
+        lines.append(f'<div id="source-{s["n"]}" class="rs-source"><b>[{s["n"]}]</b> {escape(s["title"] or s["id"])}: '
+                     f"{escape(s['snippet'])}<small>{state}</small></div>")  # fmt: skip
+    return "".join(lines)
+
+
 def stream_answer(
-    query: str, mode: str, box: Any, placeholder: Any
+    query: str, mode: str, box: Any, placeholder: Any, sources_area: Any
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Stream the answer into `placeholder`; the sources and the final answer event (None on error)."""
+    """Stream the answer into `placeholder` (the sources into `sources_area` as soon as the API sends them);
+    the sources and the final answer event (None on error)."""
     sources: list[dict[str, Any]] = []
     text = ""
     with api() as c:
@@ -273,6 +289,7 @@ def stream_answer(
         for event, data in sse_events(c, request):
             if event == "sources":
                 sources = data
+                sources_area.markdown(sources_html(sources), unsafe_allow_html=True)
             elif event == "token":
                 text += data["text"]
                 placeholder.markdown(escape(text), unsafe_allow_html=True)

@@ -196,8 +196,12 @@ def test_answer_sources_match_the_results_of_the_selected_mode(
         page.get_by_role("button", name="Search").click()
         expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
         expect(page.get_by_text(f"{n}. {title}", exact=True)).to_be_visible()
-        source_n = page.locator("p", has_text=f"[{n}]").filter(has_text=title)
+        source_n = page.locator(".rs-source", has_text=f"[{n}]").filter(has_text=title)
         expect(source_n.first).to_be_visible(timeout=30_000)
+        # once the answer is complete, every source says whether the answer cited it
+        expect(page.locator(".rs-source").first).to_contain_text("cited", timeout=30_000)
+        sources = page.locator(".rs-source").all_inner_texts()
+        assert sources and all(t.endswith(("· cited", "· not cited")) for t in sources), sources
         browser.close()
 
 
@@ -293,7 +297,7 @@ def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
         page.goto(f"{ui_url}/?q=vitamin+D+deficiency&mode=bm25")
         expect(page.get_by_text("results in")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("(bm25")).to_be_visible()
-        assert page.get_by_placeholder("Ask or search the documents").input_value() == "vitamin D deficiency"
+        expect(page.get_by_placeholder("Ask or search the documents")).to_have_value("vitamin D deficiency")
         expect(page.get_by_role("heading", name="Results for “vitamin D deficiency”")).to_be_visible()
         page.get_by_role("button", name="Next page →").click()  # pagination, also in the URL
         expect(page.get_by_text("results 11-20, page 2")).to_be_visible(timeout=30_000)
