@@ -158,7 +158,8 @@ def make_engine(
     index: SearchIndex, embedder: Embedder, settings: Settings, rerankers: RerankerSource | None = None
 ) -> SearchEngine:
     """The search entry point for `index`; LTR models come from the registry unless `rerankers` is given."""
-    return SearchEngine(index, embedder, rerankers or registry_rerankers(index, settings))
+    return SearchEngine(index, embedder, rerankers or registry_rerankers(index, settings),
+                        settings.retrieval.weak_similarity)  # fmt: skip
 
 
 def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:

@@ -77,6 +77,14 @@ class RetrievalSettings(BaseModel, extra="forbid"):
     )
     bm25_depth: int = Field(100, ge=1, le=10_000)
     dense_depth: int = Field(100, ge=1, le=10_000)
+    weak_similarity: float = Field(
+        0.3,
+        ge=-1,
+        le=1,
+        description="a search or answer whose best dense similarity is below this says its evidence is weak; "
+        "depends on the embedding model (the default model, 100 SciFact test queries: lowest 0.34; six "
+        "off-topic queries: 0.14-0.33, five of them below 0.3); -1: never",
+    )
     vector_index: Literal["auto", "exact", "hnsw", "ivf"] = Field(
         "auto",
         description="embedded backend: exact numpy search, IVF (faiss), HNSW (usearch), or auto = exact below "

@@ -145,13 +145,15 @@ def search_page() -> None:
     from_url = "last" not in st.session_state and bool(url.get("q", "").strip())
     if from_url and "query" not in st.session_state:
         st.session_state["query"] = url["q"][:limit]
+        if url.get("mode") in MODES:
+            st.session_state["mode"] = url["mode"]
     with st.form("search"):
         query = st.text_input(
             "Search", key="query", placeholder="Ask or search the documents", max_chars=limit
         )
         cols = st.columns([2, 1, 1, 1])
         mode = cols[0].radio(
-            "Mode", MODES, horizontal=True, index=MODES.index(url.get("mode", SERVED)) if url.get("mode") in MODES else 0,
+            "Mode", MODES, horizontal=True, key="mode",  # a key, so the choice survives the URL being written
             help="served: the configuration the index serves (chosen on evidence); the others: that mode on it",
         )  # fmt: skip
         k = cols[1].number_input("Results", 1, 50, 10)
@@ -196,6 +198,8 @@ def search_page() -> None:
         st.info(f"No results for “{last['query']}” ({by}). Try other words, or another mode.")
         return
     st.subheader(f"Results for “{last['query']}”")
+    for notice in body.get("notices", []):  # weak evidence, a fallback from ltr: said, not hidden
+        (st.warning if notice.startswith("weak evidence") else st.caption)(notice[:1].upper() + notice[1:])
     first = body["hits"][0]["rank"]
     st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by}) · "
                f"results {first}-{first + len(body['hits']) - 1}, page {last['page']}")  # fmt: skip
@@ -245,6 +249,8 @@ def answer_block(query: str, mode: str) -> None:
     placeholder.markdown(link_citations(final["text"], len(sources)), unsafe_allow_html=True)
     if final.get("generation_error"):
         notes.caption(f"Generation unavailable: {final['generation_error']}")
+    for notice in final.get("notices", []):
+        notes.caption(notice[:1].upper() + notice[1:])
     if final.get("invalid_citations"):
         cited = ", ".join(f"[{n}]" for n in final["invalid_citations"])
         notes.caption(

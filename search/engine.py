@@ -64,11 +64,17 @@ class SearchEngine:
     """Searches one index with any configuration. Cheap to build; thread-safe when its parts are."""
 
     def __init__(
-        self, index: SearchIndex, embedder: Embedder, rerankers: RerankerSource | None = None
+        self,
+        index: SearchIndex,
+        embedder: Embedder,
+        rerankers: RerankerSource | None = None,
+        weak_similarity: float | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.rerankers = rerankers
+        self.weak_similarity = weak_similarity
+        """below this best dense similarity, a result says its evidence is weak (None: never)"""
         self._retriever = Retriever(index, embedder)
 
     def retriever(self, config: SearchConfig) -> Retriever:
@@ -159,5 +165,22 @@ class SearchEngine:
             timings["rerank_ms"] = (time.perf_counter() - t_rr) * 1e3
         if needs_vector:
             timings["encode_ms"] = encode_ms
+            weak = weak_evidence(hits, self.weak_similarity)
+            if weak:
+                notices.append(weak)
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         return SearchResult(query, served, hits, timings, notices, requested, explanations)
+
+
+WEAK_EVIDENCE = "weak evidence"
+"""How the notice of `weak_evidence` begins (front ends look for it)."""
+
+
+def weak_evidence(hits: Sequence[Candidate], threshold: float | None) -> str | None:
+    """A notice when the best dense similarity among `hits` is below `threshold` (the query is probably about
+    something the index does not hold), else None. Pure."""
+    scores = [h.dense_score for h in hits if h.dense_score is not None]
+    if threshold is None or not hits or not scores or max(scores) >= threshold:
+        return None
+    return (f"{WEAK_EVIDENCE}: the closest passage's similarity to the query is {max(scores):.2f}, below "
+            f"{threshold:g}; the index may not hold what you are looking for")  # fmt: skip

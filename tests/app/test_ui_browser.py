@@ -265,6 +265,12 @@ def test_empty_no_match_and_api_down_states_say_what_happened(ui_url: str, ui_ho
             page.get_by_role("button", name="Search").click()
             expect(page.get_by_text("No results for “zzqxv wqjjk” (bm25")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("results in")).to_have_count(0)
+            # dense always finds neighbours: they are said to be weak
+            page.locator("label", has=page.get_by_text("hybrid", exact=True)).click()
+            page.get_by_role("button", name="Search").click()
+            expect(page.get_by_text("Weak evidence: the closest passage's similarity")).to_be_visible(
+                timeout=30_000
+            )
             assert page.get_by_role("button", name="Deploy").count() == 0
             page.locator("[data-testid='stMainMenu']").wait_for(state="detached", timeout=5_000)
             wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", down, 60, "streamlit")

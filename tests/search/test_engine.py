@@ -65,3 +65,16 @@ def test_a_model_that_cannot_be_loaded_is_served_as_hybrid_and_said(scifact_inde
 def test_filters_apply_in_every_mode(engine: SearchEngine) -> None:
     for mode in (Mode.BM25, Mode.DENSE, Mode.HYBRID):
         assert engine.search(QUERY, SearchConfig(mode=mode), filters={"nope": "x"}).hits == []
+
+
+def test_a_query_the_index_does_not_hold_says_its_evidence_is_weak(scifact_index, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from ragsearch.search.engine import WEAK_EVIDENCE
+
+    engine = SearchEngine(scifact_index, real_embedder, weak_similarity=0.3)
+    for q in ("zzqxv wqjjk", "kitchen recipe for lasagna"):
+        result = engine.search(q, SearchConfig(mode=Mode.HYBRID, k=10))
+        assert len(result.hits) == 10 and any(n.startswith(WEAK_EVIDENCE) for n in result.notices), q
+    on_topic = engine.search("vitamin D deficiency and bone fractures", SearchConfig(mode=Mode.HYBRID, k=10))
+    assert not any(n.startswith(WEAK_EVIDENCE) for n in on_topic.notices)
+    bm25 = engine.search("zzqxv wqjjk", SearchConfig(mode=Mode.BM25, k=10))  # no dense score: nothing to say
+    assert bm25.notices == []
