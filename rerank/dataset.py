@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,9 @@ class TrainingSet:
     qids: tuple[str, ...]
     doc_ids: tuple[str, ...]
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    weights: NDArray[np.float64] | None = None
+    """One weight per query (group), or None: every query counts 1. Many-collection training sets them so
+    each collection's queries weigh the same in total (`combine`)."""
 
     @property
     def n_rows(self) -> int:
@@ -55,6 +58,14 @@ class TrainingSet:
             qids=tuple(self.qids[i] for i in keep),
             doc_ids=tuple(self.doc_ids[r] for r in rows),
             feature_names=self.feature_names,
+            weights=None if self.weights is None else self.weights[keep],
+        )
+
+    def select(self, names: Sequence[str]) -> TrainingSet:
+        """The same rows with only the feature columns `names`, in that order."""
+        cols = [self.feature_names.index(n) for n in names]
+        return replace(
+            self, features=np.ascontiguousarray(self.features[:, cols]), feature_names=tuple(names)
         )
 
     def column(self, name: str) -> NDArray[np.float32]:
@@ -78,7 +89,13 @@ class TrainingSet:
         h.update("\n".join(self.qids).encode())
         h.update("\n".join(self.doc_ids).encode())
         h.update("\n".join(self.feature_names).encode())
+        if self.weights is not None:
+            h.update(np.ascontiguousarray(self.weights, dtype=np.float64).tobytes())
         return h.hexdigest()
+
+    def row_weights(self) -> NDArray[np.float64] | None:
+        """Each row its query's weight (LightGBM's per-row weights, constant within a query), or None."""
+        return None if self.weights is None else np.repeat(self.weights, self.groups)
 
     def save(self, path: Path) -> None:
         np.savez_compressed(
@@ -89,6 +106,7 @@ class TrainingSet:
             qids=np.array(self.qids, dtype=str),
             doc_ids=np.array(self.doc_ids, dtype=str),
             feature_names=np.array(self.feature_names, dtype=str),
+            **({} if self.weights is None else {"weights": self.weights}),
         )
 
     @classmethod
@@ -101,6 +119,7 @@ class TrainingSet:
                 qids=tuple(str(x) for x in z["qids"]),
                 doc_ids=tuple(str(x) for x in z["doc_ids"]),
                 feature_names=tuple(str(x) for x in z["feature_names"]),
+                weights=z["weights"] if "weights" in z.files else None,
             )
 
 
@@ -111,6 +130,7 @@ def log_training_set(
     qrels: Qrels,
     vectors: Mapping[str, Vector],
     progress: ProgressFn | None = None,
+    names: Sequence[str] = FEATURE_NAMES,
 ) -> TrainingSet:
     """Retrieve the candidate union of each judged query and log its features and labels."""
     feats: list[NDArray[np.float32]] = []
@@ -125,7 +145,7 @@ def log_training_set(
             progress(1)
         if not cands:
             continue
-        feats.append(logger.features(text, cands, vectors[qid]))
+        feats.append(logger.features(text, cands, vectors[qid], names))
         labels.extend(max(0, judged.get(c.doc_id, 0)) for c in cands)
         groups.append(len(cands))
         qids.append(qid)
@@ -140,4 +160,38 @@ def log_training_set(
         groups=np.asarray(groups, dtype=np.int32),
         qids=tuple(qids),
         doc_ids=tuple(doc_ids),
+        feature_names=tuple(names),
     )
+
+
+SOURCE_SEP = ":"
+"""Query ids of a combined set are `<source><SOURCE_SEP><query id>`: ids of two collections may collide."""
+
+
+def combine(parts: Sequence[tuple[str, TrainingSet, Qrels]]) -> tuple[TrainingSet, Qrels]:
+    """One training set of several collections' (name, set, judgments), query ids prefixed by the name.
+
+    Each collection's queries weigh the same in total, so a large collection does not drown a small one:
+    a query of collection c weighs Q / (C * Q_c) (Q queries in all, C collections), which keeps the mean
+    weight 1 (LightGBM's regularisation keeps its meaning)."""
+    names = [name for name, _, _ in parts]
+    if len(set(names)) != len(names) or any(SOURCE_SEP in n for n in names):
+        raise TrainingDataError(f"source names must be distinct and free of {SOURCE_SEP!r}: {names}")
+    if len({ts.feature_names for _, ts, _ in parts}) > 1:
+        raise TrainingDataError("the sources were logged with different features")
+    total = sum(len(ts.qids) for _, ts, _ in parts)
+    qrels: Qrels = {}
+    weights = []
+    for name, ts, judged in parts:
+        qrels.update({f"{name}{SOURCE_SEP}{q}": judged[q] for q in ts.qids if q in judged})
+        weights.append(np.full(len(ts.qids), total / (len(parts) * len(ts.qids))))
+    combined = TrainingSet(
+        features=np.concatenate([ts.features for _, ts, _ in parts]),
+        labels=np.concatenate([ts.labels for _, ts, _ in parts]),
+        groups=np.concatenate([ts.groups for _, ts, _ in parts]),
+        qids=tuple(f"{name}{SOURCE_SEP}{q}" for name, ts, _ in parts for q in ts.qids),
+        doc_ids=tuple(d for _, ts, _ in parts for d in ts.doc_ids),
+        feature_names=parts[0][1].feature_names,
+        weights=np.concatenate(weights),
+    )
+    return combined, qrels

@@ -13,7 +13,15 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from ragsearch.rerank.features import CandidateView, FieldMatches, Ints, QueryView, feature_matrix, idf
+from ragsearch.rerank.features import (
+    FEATURE_NAMES,
+    CandidateView,
+    FieldMatches,
+    Ints,
+    QueryView,
+    feature_matrix,
+    idf,
+)
 from ragsearch.retrieval.analysis import build_analyzer, token_hashes
 from ragsearch.retrieval.index import SearchIndex
 from ragsearch.retrieval.types import Candidate, FieldBoosts, FieldScores, Vector
@@ -94,12 +102,18 @@ class FeatureLogger:
             for c in cands
         ]
 
-    def features(self, query: str, cands: Sequence[Candidate], query_vector: Vector) -> NDArray[np.float32]:
-        """One row per candidate, columns in `rerank.features.FEATURE_NAMES` order."""
+    def features(
+        self,
+        query: str,
+        cands: Sequence[Candidate],
+        query_vector: Vector,
+        names: Sequence[str] = FEATURE_NAMES,
+    ) -> NDArray[np.float32]:
+        """One row per candidate, columns in `names` order (default `rerank.features.FEATURE_NAMES`)."""
         qv = self.query_view(query)
         terms = token_hashes(qv.terms)
         streams = self.streams([c.id for c in cands])
         empty = np.zeros(0, dtype=np.int64)
         title = FieldMatches.find([streams.get(c.id, (empty, empty))[0] for c in cands], terms)
         text = FieldMatches.find([streams.get(c.id, (empty, empty))[1] for c in cands], terms)
-        return feature_matrix(qv, self.candidate_views(query, cands, query_vector), title, text)
+        return feature_matrix(qv, self.candidate_views(query, cands, query_vector), title, text, names)

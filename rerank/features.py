@@ -9,8 +9,12 @@ has NaN for that system's rank, a passage without a title has NaN for its title 
 fewer than two tokens has NaN for its phrase features. A field that exists but matches no query term
 scores a true 0. LightGBM learns where NaN goes at each split.
 
-Group features (`*_rel`, `*_gap`) compare a candidate with the best candidate of the same query, which
-makes them comparable across collections whose raw BM25 scales differ.
+Group features (`*_rel`, `*_gap`, `*_z`, `*_minmax`, `rank_*`, `len_*_rel`) compare a candidate with the
+other candidates of the same query: its score over the list's best, its z-score within the list, its rank.
+They are invariant to rescaling a first-stage score (BM25 scales with a collection's IDFs and lengths,
+cosines with the encoder and the collection), so a model learned on one collection's scale applies to
+another's. `SCALE_BOUND` names the features whose values carry a collection's scale (raw scores, IDFs);
+`FEATURE_NAMES` is what models are trained on and served with (see its comment for which set and why).
 
 The functions work on a whole candidate list at once (one column each), from where the query's tokens
 occur in each field (`FieldMatches`: built from token hashes with array operations, so 200 candidates cost
@@ -31,9 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ragsearch.rerank.normalise import minmax, rank_desc, ratio_to_max, ratio_to_median, zscore
 from ragsearch.retrieval.types import Candidate, FieldScores
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 NAN = float("nan")
 
 Floats = NDArray[np.float64]
@@ -307,19 +312,62 @@ FEATURES: dict[str, FeatureFn] = {
     "query_idf_mean": lambda b: query_idf(b, "mean"),
 }
 
-FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
+
+def _log_ratio(a: Floats, b: Floats) -> Floats:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.log(a / b), dtype=np.float64)
+
+
+LIST_FEATURES: dict[str, FeatureFn] = {
+    # Each first-stage score against its query's candidate list (scale-free; FEATURES_VERSION 2).
+    "bm25_title_rel": lambda b: b.nan_unless(b.has_title, ratio_to_max(_zero_if_nan(b.bm25_title))),
+    "bm25_text_rel": lambda b: b.nan_unless(b.has_text, ratio_to_max(_zero_if_nan(b.bm25_text))),
+    "bm25_z": lambda b: zscore(_zero_if_nan(b.bm25_best)),
+    "dense_minmax": lambda b: minmax(b.dense),
+    "dense_z": lambda b: zscore(b.dense),
+    "fused_rel": lambda b: ratio_to_max(b.fused),
+    "fused_z": lambda b: zscore(b.fused),
+    "rank_fused": lambda b: rank_desc(b.fused),
+    "rank_bm25_dense_log_ratio": lambda b: _log_ratio(b.bm25_rank, b.dense_rank),
+    "len_passage_rel": lambda b: ratio_to_median(b.text.length.astype(np.float64)),
+    "idf_matched_max_rel": lambda b: _div(matched_idf(b, b.p_both, "max"), query_idf(b, "max")),
+    "idf_matched_mean_rel": lambda b: _div(matched_idf(b, b.p_both, "mean"), query_idf(b, "max")),
+}
+FEATURES.update(LIST_FEATURES)
+
+SCALE_BOUND: tuple[str, ...] = (
+    "bm25_title",
+    "bm25_text",
+    "bm25_best_fields",
+    "dense_cosine",
+    "dense_gap",
+    "matched_idf_max",
+    "matched_idf_mean",
+    "query_idf_max",
+    "query_idf_mean",
+)
+"""Features whose values move with a collection's score scale (raw BM25, cosine, IDF): what the list-relative
+features stand in for when a model must travel."""
+
+ALL_FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
+
+FEATURE_NAMES: tuple[str, ...] = ALL_FEATURE_NAMES
 
 
 def feature_matrix(
-    query: QueryView, cands: Sequence[CandidateView], title: FieldMatches, text: FieldMatches
+    query: QueryView,
+    cands: Sequence[CandidateView],
+    title: FieldMatches,
+    text: FieldMatches,
+    names: Sequence[str] = FEATURE_NAMES,
 ) -> NDArray[np.float32]:
-    """One row per candidate, one column per name in `FEATURE_NAMES`."""
+    """One row per candidate, one column per name in `names` (default `FEATURE_NAMES`)."""
     if not cands:
-        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+        return np.zeros((0, len(names)), dtype=np.float32)
     b = Batch(query, cands, title, text)
-    return np.column_stack([FEATURES[name](b) for name in FEATURE_NAMES]).astype(np.float32)
+    return np.column_stack([FEATURES[name](b) for name in names]).astype(np.float32)
 
 
-def feature_dict(row: NDArray[np.float32]) -> dict[str, float]:
+def feature_dict(row: NDArray[np.float32], names: Sequence[str] = FEATURE_NAMES) -> dict[str, float]:
     """A row as {name: value}, for showing and debugging."""
-    return dict(zip(FEATURE_NAMES, (float(v) for v in row), strict=True))
+    return dict(zip(names, (float(v) for v in row), strict=True))

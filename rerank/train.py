@@ -111,6 +111,7 @@ def _dataset(ts: TrainingSet, prior_weight: float, reference: lgb.Dataset | None
         ts.features,
         label=ts.labels,
         group=ts.groups,
+        weight=ts.row_weights(),
         init_score=prior(ts.features, ts.feature_names, prior_weight) if prior_weight else None,
         feature_name=list(ts.feature_names),
         reference=reference,
@@ -193,7 +194,14 @@ def folds(qids: Sequence[str], k: int) -> list[list[str]]:
 
 
 def ndcg10(ts: TrainingSet, scores: NDArray[np.float64] | NDArray[np.float32], qrels: Qrels) -> float:
-    """nDCG@10 of ranking each query's candidates by `scores`, against the full judgments of those queries."""
+    """nDCG@10 of ranking each query's candidates by `scores`, against the full judgments of those queries
+    (a weighted mean when the set has query weights)."""
     run: Run = ts.to_run(scores)
     judged = {q: qrels[q] for q in ts.qids if q in qrels}
-    return evaluate(judged, run, ["nDCG@10"]).means["nDCG@10"]
+    ev = evaluate(judged, run, ["nDCG@10"])
+    if ts.weights is None:
+        return ev.means["nDCG@10"]
+    per = ev.per_query["nDCG@10"]  # weighted as in training: each collection counts the same
+    w = {q: float(x) for q, x in zip(ts.qids, ts.weights, strict=True) if q in per}
+    total = sum(w.values())
+    return sum(w[q] * per[q] for q in w) / total if total > 0 else 0.0
