@@ -134,8 +134,9 @@ def training_overlap(
 ) -> tuple[list[str], str | None]:
     """The ids of `qids` the learned ranker of `config` was trained or early-stopped on, and a note when its
     manifest predates recorded query ids (then only split names can be compared; a match is refused)."""
-    trained = engine.reranker(config).training_data()
-    if trained is None or trained.dataset not in {split.dataset, *split.origins}:
+    learned = engine.reranker(config).training_data()
+    trained = learned.about({split.dataset, *split.origins}) if learned else None
+    if trained is None:
         return [], None
     if trained.queries is not None:
         return overlap(qids, trained.queries), None

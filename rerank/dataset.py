@@ -98,16 +98,17 @@ class TrainingSet:
         return None if self.weights is None else np.repeat(self.weights, self.groups)
 
     def save(self, path: Path) -> None:
-        np.savez_compressed(
-            path,
-            features=self.features,
-            labels=self.labels,
-            groups=self.groups,
-            qids=np.array(self.qids, dtype=str),
-            doc_ids=np.array(self.doc_ids, dtype=str),
-            feature_names=np.array(self.feature_names, dtype=str),
-            **({} if self.weights is None else {"weights": self.weights}),
-        )
+        arrays: dict[str, NDArray[np.generic]] = {
+            "features": self.features,
+            "labels": self.labels,
+            "groups": self.groups,
+            "qids": np.array(self.qids, dtype=str),
+            "doc_ids": np.array(self.doc_ids, dtype=str),
+            "feature_names": np.array(self.feature_names, dtype=str),
+        }
+        if self.weights is not None:
+            arrays["weights"] = self.weights
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> TrainingSet:

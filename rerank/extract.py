@@ -111,9 +111,14 @@ class FeatureLogger:
     ) -> NDArray[np.float32]:
         """One row per candidate, columns in `names` order (default `rerank.features.FEATURE_NAMES`)."""
         qv = self.query_view(query)
-        terms = token_hashes(qv.terms)
-        streams = self.streams([c.id for c in cands])
-        empty = np.zeros(0, dtype=np.int64)
-        title = FieldMatches.find([streams.get(c.id, (empty, empty))[0] for c in cands], terms)
-        text = FieldMatches.find([streams.get(c.id, (empty, empty))[1] for c in cands], terms)
+        title, text = self.matches(qv, [c.id for c in cands])
         return feature_matrix(qv, self.candidate_views(query, cands, query_vector), title, text, names)
+
+    def matches(self, qv: QueryView, ids: Sequence[str]) -> tuple[FieldMatches, FieldMatches]:
+        """Where the query's tokens occur in the title and the text of each passage of `ids`."""
+        terms = token_hashes(qv.terms)
+        streams = self.streams(ids)
+        empty = np.zeros(0, dtype=np.int64)
+        title = FieldMatches.find([streams.get(i, (empty, empty))[0] for i in ids], terms)
+        text = FieldMatches.find([streams.get(i, (empty, empty))[1] for i in ids], terms)
+        return title, text

@@ -28,7 +28,11 @@ class LtrReranker:
 
     def training_data(self) -> TrainingData:
         m = self.model.manifest
-        return TrainingData(m.dataset, frozenset(m.trained_on), m.trained_queries)
+        parts = tuple(
+            TrainingData(s["dataset"], frozenset({s["split"]}), frozenset(s["seen_queries"]))
+            for s in m.sources or []
+        )
+        return TrainingData(m.dataset, frozenset(m.trained_on), m.trained_queries, parts)
 
     def rerank(self, query: str, candidates: Sequence[Candidate], query_vector: Vector) -> list[Candidate]:
         return self.rerank_explained(query, candidates, query_vector, 0)[0]

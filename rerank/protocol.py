@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +18,14 @@ class TrainingData:
     queries: frozenset[str] | None = None
     """Ids of the queries it was trained or early-stopped on; None for a legacy model that did not record
     them (then only `splits` can be checked)."""
+    parts: tuple[TrainingData, ...] = ()
+    """A many-collection model: what it learned from each collection (`dataset` then names them all)."""
+
+    def about(self, datasets: Collection[str]) -> TrainingData | None:
+        """What it learned from judgments of any of `datasets` (None: nothing)."""
+        if self.dataset in datasets:
+            return self
+        return next((p for p in self.parts if p.dataset in datasets), None)
 
 
 @runtime_checkable

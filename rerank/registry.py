@@ -69,6 +69,9 @@ class ModelManifest:
     """True when no number of trees beat the fused score in CV: the model has no trees and serves the
     fused (hybrid) ranking."""
     cv_folds: int | None = None
+    sources: list[dict[str, Any]] | None = None
+    """Many-collection models (`rerank.many`): one record per source (index, dataset, split, queries, rows,
+    query_weight, seen_queries ...); None for a model of one collection."""
 
     @property
     def trained_on(self) -> set[str]:

@@ -24,6 +24,7 @@ from ragsearch.app.cli.common import (
     settings,
 )
 from ragsearch.app.cli.evaluation import print_eval
+from ragsearch.app.cli.ltr_sources import SOURCE_HELP, train_sources
 from ragsearch.app.services import (
     default_search_config,
     make_backend,
@@ -85,10 +86,20 @@ def train(
         list[Path] | None,
         typer.Option(help="more training judgments in BEIR layout, e.g. from `ragsearch feedback export`"),
     ] = None,
+    source: Annotated[list[str] | None, typer.Option(help=SOURCE_HELP)] = None,
     backend: BackendOpt = None,
 ) -> None:
     """Train a LambdaMART reranker on judged queries and register it as a new model version."""
     s = settings(backend)
+    if source:
+        if dataset_dir is not None or judgments is not None or cv or dev_split or test_split or extra_qrels:
+            raise InvalidInputError(
+                "--source trains on its sources alone: not with DATASET, --judgments, --cv, --dev-split, "
+                "--test-split or --extra-qrels"
+            )
+        params = train_params(s) if folds is None else replace(train_params(s), tree_folds=folds)
+        train_sources(s, source, split, part, params, promote_if_better, as_json)
+        return
     if (dataset_dir is None) == (judgments is None):
         raise InvalidInputError("give a DATASET folder or --judgments NAME (one of them)")
     if judgments is not None:

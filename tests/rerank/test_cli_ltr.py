@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.test_cli import REPO, cli
+from tests.slices import make_slice
 
 pytestmark = pytest.mark.slow
 
@@ -202,3 +203,42 @@ def test_one_command_writes_the_whole_benchmark_report(
                     "## API under concurrent load"):  # fmt: skip
         assert heading in md
     assert done.stdout.endswith(md)  # the Markdown is also what the command prints
+
+
+def test_train_on_two_collections(
+    home: Path, scifact_cli_slice: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """`train --source` x2: one model from a SciFact slice (60 train queries) and a Cranfield slice (20 fold1
+    queries), each collection's queries weighing the same in total; the manifest lists both sources, and
+    evaluation refuses the model on the queries it learned from, in either collection."""
+    cran = make_slice(shared_data / "cranfield", tmp_path / "cranfield", {"fold1": 20}, 60, seed=7)
+    assert cli(home, "ingest", str(cran), "--index", "cr").returncode == 0
+    env = {**FAST, "RAGSEARCH_RERANK_THREADS": "1"}
+    r = cli(
+        home,
+        "train",
+        "--source",
+        f"sf={scifact_cli_slice}",
+        "--source",
+        f"cr={cran}@fold1",
+        "--json",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    src = {s["index"]: s for s in m["sources"]}
+    assert [(s["index"], s["dataset"], s["split"]) for s in m["sources"]] == [
+        ("sf", "scifact", "train"), ("cr", "cranfield", "fold1")]  # fmt: skip
+    assert (src["sf"]["queries"], src["cr"]["queries"]) == (60, 20)
+    assert src["sf"]["query_weight"] == pytest.approx(80 / 120) and src["cr"][
+        "query_weight"
+    ] == pytest.approx(2.0)
+    assert m["source_weights"] == {"sf": pytest.approx(40.0), "cr": pytest.approx(40.0)}
+    assert m["index"] == "sf+cr" and m["dataset"] == "scifact+cranfield"
+    assert m["metrics"]["test sf"]["queries"] == 20 and "test cr" not in m["metrics"]
+    assert src["sf"]["train_queries"] + src["sf"]["dev_queries"] == 60
+
+    r = cli(home, "eval", str(cran), "--index", "cr", "--split", "fold1", "--systems", f"ltr:{m['version']}")
+    assert r.returncode == 1 and "trained or early-stopped on 20 of 20 queries" in r.stderr, r.stderr
+    r = cli(home, "train", "--source", f"sf={scifact_cli_slice}", "--cv", "2")
+    assert r.returncode == 1 and "--source trains on its sources alone" in r.stderr
