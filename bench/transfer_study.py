@@ -10,7 +10,8 @@ three times, on three feature sets:
 
 - v1: the 25 features before this issue (raw scores, IDFs and lengths);
 - all: v1 plus the list-normalised features (`rerank.features.LIST_FEATURES`);
-- scale_free: `all` without the scale-bound ones (`rerank.features.SCALE_BOUND`): raw scores replaced.
+- scale_free: `all` without the scale-bound ones (`rerank.features.SCALE_BOUND`): raw scores replaced;
+- portable: `scale_free` without the raw lengths (`COLLECTION_BOUND`).
 
 Figures: Cranfield 2-fold (fold1 -> fold2 and back, out of fold over all 225 queries); transfer (SciFact
 train + NFCorpus train -> Cranfield; SciFact train + Cranfield -> NFCorpus test) beside single-collection
@@ -40,11 +41,15 @@ from ragsearch.rerank.features import ALL_FEATURE_NAMES, LIST_FEATURES, SCALE_BO
 from ragsearch.rerank.selection import select_trees
 from ragsearch.rerank.train import FittedRanker, TrainParams, fit_trees
 
+COLLECTION_BOUND = ("query_len", "title_len", "passage_len")
+"""Raw lengths: they describe a collection's style (Cranfield's long queries, NFCorpus's missing titles) and
+shift most between collections (bench.feature_shift); `len_passage_rel` stays."""
 V1 = tuple(n for n in ALL_FEATURE_NAMES if n not in LIST_FEATURES)
 FEATURE_SETS = {
     "v1": V1,
     "all": ALL_FEATURE_NAMES,
     "scale_free": tuple(n for n in ALL_FEATURE_NAMES if n not in SCALE_BOUND),
+    "portable": tuple(n for n in ALL_FEATURE_NAMES if n not in (*SCALE_BOUND, *COLLECTION_BOUND)),
 }
 # (index, split) of each collection's training and test queries in this study
 TRAIN = {"sf": ("scifact", "train"), "nf": ("nfcorpus", "train"), "cr1": ("cranfield", "fold1"),

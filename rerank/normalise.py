@@ -33,7 +33,8 @@ def zscore(x: Floats) -> Floats:
     ok = _present(x)
     if not ok.any():
         return np.full(len(x), NAN)
-    mean, std = float(x[ok].mean()), float(x[ok].std())
+    vals = np.sort(x[ok])  # summed in one order whatever the candidates' order: the same bits either way
+    mean, std = float(vals.mean()), float(vals.std())
     if not std > 1e-12 * max(1.0, abs(mean)):
         return np.where(ok, 0.0, NAN)
     return (x - mean) / std
