@@ -13,6 +13,7 @@ import pytest
 
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.features import (
+    ALL_FEATURE_NAMES,
     FEATURE_NAMES,
     CandidateView,
     FieldMatches,
@@ -46,9 +47,11 @@ def rows(index: EmbeddedIndex) -> dict[str, dict[str, float]]:
         Candidate("p5", "d4", dense_score=0.1, dense_rank=1, fused_score=0.3),
     ]
     qvec = EMB.embed_queries([QUERY])[0]
-    matrix = FeatureLogger(index).features(QUERY, cands, qvec)
-    assert matrix.shape == (3, len(FEATURE_NAMES)) and matrix.dtype == np.float32
-    return {c.id: feature_dict(row) for c, row in zip(cands, matrix, strict=True)}
+    matrix = FeatureLogger(index).features(QUERY, cands, qvec, ALL_FEATURE_NAMES)
+    assert matrix.shape == (3, len(ALL_FEATURE_NAMES)) and matrix.dtype == np.float32
+    served = FeatureLogger(index).features(QUERY, cands, qvec)
+    assert served.shape == (3, len(FEATURE_NAMES)) and set(FEATURE_NAMES) < set(ALL_FEATURE_NAMES)
+    return {c.id: feature_dict(row, ALL_FEATURE_NAMES) for c, row in zip(cands, matrix, strict=True)}
 
 
 def test_lexical_features_by_hand(rows: dict[str, dict[str, float]]) -> None:
@@ -112,7 +115,10 @@ def lexical_rows(query: list[str], fields: list[tuple[list[str], list[str]]]) ->
         CandidateView(Candidate(f"p{i}", "d"), FieldScores(None, None, None), None)
         for i in range(len(fields))
     ]
-    return [feature_dict(row) for row in feature_matrix(qv, views, title, text)]
+    return [
+        feature_dict(row, ALL_FEATURE_NAMES)
+        for row in feature_matrix(qv, views, title, text, ALL_FEATURE_NAMES)
+    ]
 
 
 def exact_phrase(q: list[str], p: list[str]) -> float:
