@@ -13,15 +13,12 @@ moment loses at most the pairs in flight. A passage whose content changed has a 
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ragsearch.answer.prompting import sanitize
 from ragsearch.answer.protocol import LLMClient, Message, TextDelta, Usage
+from ragsearch.answer.reply_cache import ReplyCache
 
 PROMPT_VERSION = "judge-v1"
 """Changes whenever the wording of SYSTEM_PROMPT or the user message changes: cached verdicts of another
@@ -137,52 +134,19 @@ CREATE TABLE IF NOT EXISTS verdicts (
 """
 
 
-class JudgeCache:
+class JudgeCache(ReplyCache[Key, Verdict]):
     """Verdicts by Key in `<home>/cache/llm_judgments.sqlite`. Unparseable verdicts (grade NULL) are kept
     too, so a rerun does not ask again for them; `forget_unjudged` clears them for a deliberate retry."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(_SCHEMA)
-
-    def get_many(self, keys: Iterable[Key]) -> dict[Key, Verdict]:
-        found: dict[Key, Verdict] = {}
-        with self._lock:
-            for key in keys:
-                row = self._db.execute(
-                    "SELECT grade, reply, attempts, prompt_tokens, completion_tokens FROM verdicts "
-                    "WHERE query=? AND content_hash=? AND model=? AND prompt_version=?",
-                    key,
-                ).fetchone()
-                if row is not None:
-                    found[key] = Verdict(*row)
-        return found
-
-    def put(self, key: Key, v: Verdict) -> None:
-        """Store one verdict, committed at once (autocommit)."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (*key, v.grade, v.reply, v.attempts, v.prompt_tokens, v.completion_tokens, now),
-            )
+        super().__init__(
+            path,
+            _SCHEMA,
+            "verdicts",
+            ["query", "content_hash", "model", "prompt_version"],
+            ["grade", "reply", "attempts", "prompt_tokens", "completion_tokens"],
+            Verdict,
+        )
 
     def forget_unjudged(self, model: str, prompt_version: str) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "DELETE FROM verdicts WHERE grade IS NULL AND model=? AND prompt_version=?",
-                (model, prompt_version),
-            )
-        return cur.rowcount
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()
+        return self.forget_unparsed(model, prompt_version)

@@ -13,16 +13,13 @@ a rerun asks only for passages never asked, and a run killed at any moment loses
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ragsearch.answer.judging import ask
 from ragsearch.answer.prompting import sanitize
 from ragsearch.answer.protocol import LLMClient, Message
+from ragsearch.answer.reply_cache import ReplyCache
 
 PROMPT_VERSION = "query-v1"
 """Changes whenever the wording of SYSTEM_PROMPT, the examples or the user message changes: cached replies
@@ -142,52 +139,19 @@ CREATE TABLE IF NOT EXISTS generated (
 """
 
 
-class QueryCache:
+class QueryCache(ReplyCache[Key, Generated]):
     """Replies by Key in `<home>/cache/llm_queries.sqlite`; unparseable ones (query NULL) too, so a rerun
     does not ask again for them; `forget_unparseable` clears them for a deliberate retry."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(_SCHEMA)
-
-    def get_many(self, keys: Iterable[Key]) -> dict[Key, Generated]:
-        found: dict[Key, Generated] = {}
-        with self._lock:
-            for key in keys:
-                row = self._db.execute(
-                    "SELECT query, reply, attempts, prompt_tokens, completion_tokens FROM generated "
-                    "WHERE content_hash=? AND model=? AND prompt_version=?",
-                    key,
-                ).fetchone()
-                if row is not None:
-                    found[key] = Generated(*row)
-        return found
-
-    def put(self, key: Key, g: Generated) -> None:
-        """Store one reply, committed at once (autocommit)."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO generated VALUES (?,?,?,?,?,?,?,?,?)",
-                (*key, g.query, g.reply, g.attempts, g.prompt_tokens, g.completion_tokens, now),
-            )
+        super().__init__(
+            path,
+            _SCHEMA,
+            "generated",
+            ["content_hash", "model", "prompt_version"],
+            ["query", "reply", "attempts", "prompt_tokens", "completion_tokens"],
+            Generated,
+        )
 
     def forget_unparseable(self, model: str, prompt_version: str) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "DELETE FROM generated WHERE query IS NULL AND model=? AND prompt_version=?",
-                (model, prompt_version),
-            )
-        return cur.rowcount
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM generated").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()
+        return self.forget_unparsed(model, prompt_version)
