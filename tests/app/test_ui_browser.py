@@ -364,9 +364,7 @@ def test_why_this_result_shows_the_parts_and_the_features(ui_url: str) -> None:
         expect(page.get_by_text("semantic similarity").first).to_be_visible()
         # expandable to every feature's contribution
         page.get_by_text("Why #1: features").click()
-        expect(page.get_by_role("cell", name="bm25_rel", exact=True).first).to_be_visible(
-            timeout=30_000
-        )
+        expect(page.get_by_role("cell", name="bm25_rel", exact=True).first).to_be_visible(timeout=30_000)
         page.screenshot(path=str(REPO / "artifacts" / "ui-why.png"), full_page=True)
         browser.close()
 
