@@ -13,8 +13,10 @@ moment loses at most the pairs in flight. A passage whose content changed has a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ragsearch.answer.prompting import sanitize
 from ragsearch.answer.protocol import LLMClient, Message, TextDelta, Usage
@@ -86,6 +88,9 @@ class Verdict:
     completion_tokens: int
 
 
+T = TypeVar("T")
+
+
 def ask(llm: LLMClient, messages: list[Message]) -> tuple[str, Usage | None]:
     text, usage = [], None
     for event in llm.chat(messages, stream=False):
@@ -99,18 +104,25 @@ def ask(llm: LLMClient, messages: list[Message]) -> tuple[str, Usage | None]:
 def judge_pair(llm: LLMClient, query: str, title: str, text: str) -> Verdict:
     """Grade one pair; a reply that does not parse is asked again once. Raises LLMUnavailableError when
     the server cannot be reached (the caller stops: nothing is recorded for this pair)."""
-    messages = judge_messages(query, title, text)
+    return Verdict(*ask_parsed(llm, judge_messages(query, title, text), parse_grade, RETRY_PROMPT))
+
+
+def ask_parsed(
+    llm: LLMClient, messages: list[Message], parse: Callable[[str], T | None], retry_prompt: str
+) -> tuple[T | None, str, int, int, int]:
+    """Ask; a reply `parse` rejects is asked again once (with `retry_prompt`). (parsed or None, last reply,
+    attempts, prompt tokens, completion tokens). Shared by the judge and query generation."""
     prompt_tokens = completion_tokens = 0
     reply = ""
     for attempt in (1, 2):
         reply, usage = ask(llm, messages)
         prompt_tokens += (usage.prompt_tokens or 0) if usage else 0
         completion_tokens += (usage.completion_tokens or 0) if usage else 0
-        grade = parse_grade(reply)
-        if grade is not None:
-            return Verdict(grade, reply, attempt, prompt_tokens, completion_tokens)
-        messages = [*messages, Message("assistant", reply), Message("user", RETRY_PROMPT)]
-    return Verdict(None, reply, 2, prompt_tokens, completion_tokens)
+        parsed = parse(reply)
+        if parsed is not None:
+            return parsed, reply, attempt, prompt_tokens, completion_tokens
+        messages = [*messages, Message("assistant", reply), Message("user", retry_prompt)]
+    return None, reply, 2, prompt_tokens, completion_tokens
 
 
 # ---- the cache --------------------------------------------------------------------------------------

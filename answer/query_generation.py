@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragsearch.answer.judging import ask
+from ragsearch.answer.judging import ask_parsed
 from ragsearch.answer.prompting import sanitize
 from ragsearch.answer.protocol import LLMClient, Message
 from ragsearch.answer.reply_cache import ReplyCache
@@ -105,18 +105,7 @@ class Generated:
 def generate_query(llm: LLMClient, title: str, text: str) -> Generated:
     """Ask for one query; a reply that does not parse is asked again once. Raises LLMUnavailableError
     when the server cannot be reached (the caller stops: nothing is recorded for this passage)."""
-    messages = query_messages(title, text)
-    prompt_tokens = completion_tokens = 0
-    reply = ""
-    for attempt in (1, 2):
-        reply, usage = ask(llm, messages)
-        prompt_tokens += (usage.prompt_tokens or 0) if usage else 0
-        completion_tokens += (usage.completion_tokens or 0) if usage else 0
-        query = parse_query(reply)
-        if query is not None:
-            return Generated(query, reply, attempt, prompt_tokens, completion_tokens)
-        messages = [*messages, Message("assistant", reply), Message("user", RETRY_PROMPT)]
-    return Generated(None, reply, 2, prompt_tokens, completion_tokens)
+    return Generated(*ask_parsed(llm, query_messages(title, text), parse_query, RETRY_PROMPT))
 
 
 # ---- the cache --------------------------------------------------------------------------------------
