@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 from collections.abc import Sequence
 
 UNBATCHED = frozenset({"serve", "ui"})
@@ -33,3 +35,15 @@ def lower_priority(nice: int, idle: bool = False) -> None:
     if idle and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
         with contextlib.suppress(OSError):  # a sandbox may refuse it; the nice value still applies
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's nice value to `nice` (never lowers it); threads it starts afterwards, such as
+    torch's OpenMP workers, inherit it. Linux only: there a thread id names one thread, while elsewhere the same
+    call would change the whole process, so it does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        if nice > os.getpriority(os.PRIO_PROCESS, tid):
+            os.setpriority(os.PRIO_PROCESS, tid, nice)

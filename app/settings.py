@@ -158,6 +158,14 @@ class APISettings(BaseModel, extra="forbid"):
         le=2_100_000_000,
         description="largest request body, checked from Content-Length and while it streams (413)",
     )
+    write_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="nice value of the server's writer thread (writes through the API embed there, with the "
+        "threads torch starts from it): searches keep the CPU while documents are added. 0: same as searches "
+        "(Linux only; elsewhere writes run at the server's priority)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     url: str = Field("http://127.0.0.1:8000", description="where the UI reaches the API")

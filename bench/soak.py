@@ -75,6 +75,7 @@ def child_env(home: Path, index: str, llm_port: int) -> dict[str, str]:
         "RAGSEARCH_EMBEDDING_QUERY_THREADS",
         "RAGSEARCH_CLI_NICE",
         "RAGSEARCH_CLI_IDLE",
+        "RAGSEARCH_API_WRITE_NICE",
     )
     env.update({k: os.environ[k] for k in keep if os.environ.get(k)})
     env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_INDEX=index, RAGSEARCH_API_API_KEY=KEY, HF_HUB_OFFLINE="1",
@@ -214,6 +215,15 @@ def report(args: argparse.Namespace, modes: list[str], idle: Stats, load: Stats,
     w(
         f"{'search, all':<14}{len(all_load):>8}{'':>8}{'':>10}{load_p95:>10.1f}{idle_p95:>10.1f}{ratio:>7.2f}\n\n"
     )
+    server = {
+        st: [x for m in modes for x in stt.samples.get(f"server {m}", [])]
+        for st, stt in (("idle", idle), ("load", load))
+    }
+    if server["idle"] and server["load"]:  # took_ms: the search itself, without HTTP, the logs and the client
+        si, sl = percentiles(server["idle"])["p95_ms"], percentiles(server["load"])["p95_ms"]
+        w(
+            f"server's own share (took_ms), all modes: p95 idle {si:.1f} ms, load {sl:.1f} ms, ratio {sl / si:.2f}\n"
+        )
     w(f"answers by status: {load.answer_status}; search notices: {sorted(load.notices)[:3]}\n")
     w(f"ledger: {len(ledger.live)} live, {len(ledger.gone)} deleted, {len(ledger.uncertain)} uncertain; "
       f"index {consistency.get('passages')} passages, expected {consistency.get('expected_passages')}; "
@@ -228,7 +238,8 @@ def report(args: argparse.Namespace, modes: list[str], idle: Stats, load: Stats,
         w(f"{'PASS' if ok else 'FAIL'}  {name}\n")
     return {"minutes": soak_s / 60, "index": args.index, "writers": args.writers, "clients": args.clients, "modes": modes,
             "idle_latency": idle_lat, "idle_search_p95_ms": idle_p95, "load_search_p95_ms": load_p95,
-            "p95_ratio": ratio, "kinds": per_kind, "errors": load.errors | {f"idle {k}": v for k, v in idle.errors.items()},
+            "p95_ratio": ratio, "server_took_p95_ms": {k: percentiles(v)["p95_ms"] for k, v in server.items() if v},
+            "kinds": per_kind, "errors": load.errors | {f"idle {k}": v for k, v in idle.errors.items()},
             "answer_status": load.answer_status, "notices": sorted(load.notices), "server_exit": died,
             "consistency": consistency, "checks": checks, "passed": all(checks.values())}  # fmt: skip
 

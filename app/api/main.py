@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import structlog
@@ -16,6 +17,7 @@ from ragsearch.app.api import errors
 from ragsearch.app.api.guard import Guard
 from ragsearch.app.api.metrics import Metrics
 from ragsearch.app.api.routes import answer, documents, feedback, health, models, search
+from ragsearch.app.priority import lower_thread_priority
 from ragsearch.app.runtime import Runtime
 from ragsearch.app.settings import Settings, get_settings
 
@@ -28,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.writer.shutdown(wait=True)
         app.state.runtime.close()
 
     app = FastAPI(
@@ -38,6 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = Runtime(settings)
     app.state.metrics = Metrics()
+    # writes through the API (embedding, index writes) run one at a time on a thread of lower priority, so a
+    # search that arrives meanwhile gets the CPU first; they are serialized by the index's write lock anyway
+    app.state.writer = ThreadPoolExecutor(
+        1, "ragsearch-writer", initializer=lower_thread_priority, initargs=(settings.api.write_nice,)
+    )
     # the key and the declared body size are checked before anything reads the body (inside CORS and the
     # metrics, so refusals carry CORS headers and are counted)
     modules = (search, answer, documents, feedback, models, health)

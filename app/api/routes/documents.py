@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import sqlite3
@@ -12,7 +13,6 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import structlog
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from ragsearch.app.api.deps import ReadAuth, RuntimeDep, WriteAuth
 from ragsearch.app.api.metrics import Metrics
@@ -81,8 +81,9 @@ async def upload_documents(
 
 
 async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T]) -> T:
-    """`work(stop)` in a worker thread, while a task waits for the client's disconnect message; `stop()`
-    says whether it came. (A waiting task, not `request.is_disconnected()` polled: behind a
+    """`work(stop)` on the server's writer thread (`app.state.writer`, at the lower priority
+    `RAGSEARCH_API_WRITE_NICE`: embedding yields the CPU to searches), while a task waits for the client's
+    disconnect message; `stop()` says whether it came. (A waiting task, not `request.is_disconnected()` polled: behind a
     `BaseHTTPMiddleware` that instant check never sees the disconnect.)"""
     gone = threading.Event()
 
@@ -96,7 +97,7 @@ async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]]
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(watch)
         try:
-            done.append(await run_in_threadpool(work, gone.is_set))
+            done.append(await asyncio.wrap_future(request.app.state.writer.submit(work, gone.is_set)))
         except Exception as exc:
             failed.append(exc)
         tasks.cancel_scope.cancel()
