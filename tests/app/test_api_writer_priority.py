@@ -44,8 +44,8 @@ def test_api_writes_embed_on_a_thread_of_lower_priority(own_home: Path, write_ni
             text = "Zebrafish fin regeneration depends on osteoblast dedifferentiation near the amputation plane."
             r = c.post("/documents", json={"passages": [{"id": "nice-1", "title": "Fins", "text": text}]})
             assert r.status_code == 200, r.text
-            hits = c.get("/search", params={"q": "zebrafish fin regeneration", "mode": "dense"}).json()["hits"]
-            assert hits[0]["id"] == "nice-1"
+            found = c.get("/search", params={"q": "zebrafish fin regeneration", "mode": "dense"})
+            assert found.json()["hits"][0]["id"] == "nice-1"
             nices = thread_nices(proc.pid)
     finally:
         stop(proc)
