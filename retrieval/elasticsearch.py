@@ -28,7 +28,7 @@ from ragsearch.retrieval.errors import (
 )
 from ragsearch.retrieval.es_client import connect, es_errors
 from ragsearch.retrieval.es_connection import EsConnection
-from ragsearch.retrieval.index import Filters, check_metadata
+from ragsearch.retrieval.index import DOCUMENT_LIMIT, Filters, check_metadata, document_order
 from ragsearch.retrieval.scoring import best_fields_score
 from ragsearch.retrieval.types import (
     EmbeddedPassage,
@@ -49,6 +49,16 @@ BULK_CHUNK = 500
 def _chunks(items: Sequence[str], size: int = ID_CHUNK) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _passage(pid: str, source: dict[str, Any]) -> Passage:
+    return Passage(
+        id=pid,
+        doc_id=source["doc_id"],
+        title=source["title"],
+        text=source["text"],
+        metadata=source.get("metadata") or {},
+    )
 
 
 class ElasticsearchBackend:
@@ -253,15 +263,8 @@ class ElasticsearchIndex:
 
     def get(self, ids: Sequence[str]) -> list[Passage]:
         found = {
-            d["_id"]: Passage(
-                id=d["_id"],
-                doc_id=s["doc_id"],
-                title=s["title"],
-                text=s["text"],
-                metadata=s.get("metadata") or {},
-            )
+            d["_id"]: _passage(d["_id"], d["_source"])
             for d in self._mget(ids, ["doc_id", "title", "text", "metadata"])
-            for s in [d["_source"]]
         }
         return [found[i] for i in ids if i in found]
 
@@ -272,6 +275,12 @@ class ElasticsearchIndex:
                 self.client, query=rq.listing_body(), index=self._name, size=rq.LISTING_PAGE, scroll="2m"
             )
             return [(h["_id"], h["_source"]["doc_id"]) for h in hits]
+
+    def document(self, doc_id: str) -> list[Passage]:
+        """One search (`es_requests.document_body`), bounded by `DOCUMENT_LIMIT`."""
+        with self._errors():
+            resp = self.client.search(index=self._name, body=rq.document_body(doc_id, DOCUMENT_LIMIT))
+        return document_order([_passage(h["_id"], h["_source"]) for h in self._hits(resp)])
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
         got = {

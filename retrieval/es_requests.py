@@ -174,6 +174,18 @@ def listing_body() -> dict[str, Any]:
     return {"query": {"match_all": {}}, "_source": ["doc_id"]}
 
 
+def document_body(doc_id: str, size: int) -> dict[str, Any]:
+    """The passages of one document: a `term` filter on the `doc_id` keyword, at most `size` hits, sorted by
+    the `position` ingest stores in metadata (`unmapped_type` keeps an index without one from failing;
+    passages without one come last). `document_order` then breaks ties the way the embedded backend does."""
+    return {
+        "query": {"bool": {"filter": [{"term": {"doc_id": doc_id}}]}},
+        "size": size,
+        "sort": [{"metadata.position": {"order": "asc", "missing": "_last", "unmapped_type": "long"}}],
+        "_source": ["doc_id", "title", "text", "metadata"],
+    }
+
+
 def num_candidates(k: int) -> int:
     return min(MAX_NUM_CANDIDATES, max(100, 2 * k))
 

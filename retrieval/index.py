@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -28,6 +29,27 @@ if TYPE_CHECKING:
 
 Filters = Mapping[str, str | int | float | bool]
 """Equality filters on top-level metadata keys; all must hold."""
+
+DOCUMENT_LIMIT = 10_000
+"""The most passages `SearchIndex.document` returns (the first ones in document order): Elasticsearch's
+default `index.max_result_window`, so one request answers it on every backend."""
+DIGITS = re.compile(r"([0-9]+)")
+
+
+def document_order(passages: Sequence[Passage]) -> list[Passage]:
+    """Passages of one document in reading order, the first `DOCUMENT_LIMIT` of them: by the `position` that ingest stores in each passage's
+    metadata (`ingest.documents.build_passages`), then, for passages without one (records added through
+    the API or a JSONL file), by a natural sort of the id, so `d#2` comes before `d#10`."""
+
+    def key(p: Passage) -> tuple[int, int, list[tuple[int, int | str]]]:
+        position = p.metadata.get("position")
+        known = isinstance(position, int) and not isinstance(position, bool)
+        natural = [
+            (0, int(part)) if DIGITS.fullmatch(part) else (1, part) for part in DIGITS.split(p.id) if part
+        ]
+        return (0, position, natural) if known else (1, 0, natural)
+
+    return sorted(passages, key=key)[:DOCUMENT_LIMIT]
 
 
 def check_metadata(passage_id: str, metadata: Mapping[str, Any]) -> None:
@@ -117,6 +139,11 @@ class SearchIndex(Protocol):
 
     def passage_refs(self) -> list[tuple[str, str]]:
         """(passage id, doc_id) of every stored passage, in no particular order (`sample_passages`)."""
+        ...
+
+    def document(self, doc_id: str) -> list[Passage]:
+        """The passages of one document in `document_order` (at most `DOCUMENT_LIMIT`, the first ones);
+        empty when no passage has that doc_id."""
         ...
 
     def bm25_search(

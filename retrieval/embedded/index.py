@@ -7,9 +7,9 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import tantivy
@@ -36,6 +36,7 @@ from ragsearch.retrieval.types import (
 from ragsearch.retrieval.vector_file import VectorFile, normalize_rows
 
 REFRESH_TRIES = 5
+T = TypeVar("T")
 
 
 class EmbeddedIndex:
@@ -299,25 +300,26 @@ class EmbeddedIndex:
             return maintenance.repair(self, embedder)
 
     # ---- reads ------------------------------------------------------------------------------
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+    def _read(self, read: Callable[..., T], *args: Any) -> T:
+        """A store read on a fresh view."""
         self._fresh()
         with self._lock:
-            return self._store.content_hashes(ids)
+            return read(*args)
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        return self._read(self._store.content_hashes, ids)
 
     def get(self, ids: Sequence[str]) -> list[Passage]:
-        self._fresh()
-        with self._lock:
-            return self._store.get(ids)
+        return self._read(self._store.get, ids)
 
     def passage_refs(self) -> list[tuple[str, str]]:
-        self._fresh()
-        with self._lock:
-            return self._store.passage_refs()
+        return self._read(self._store.passage_refs)
 
     def passage_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
-        self._fresh()
-        with self._lock:
-            return self._store.passage_ids_of(doc_ids)
+        return self._read(self._store.passage_ids_of, doc_ids)
+
+    def document(self, doc_id: str) -> list[Passage]:
+        return self._read(self._store.document, doc_id)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
         self._fresh()

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ragsearch.retrieval.errors import BackendUnavailableError, IndexCorruptError
-from ragsearch.retrieval.index import Filters
+from ragsearch.retrieval.index import Filters, document_order
 from ragsearch.retrieval.types import IndexSpec, Passage
 
 SQL_CHUNK = 900
@@ -308,6 +308,16 @@ class Store:
 
     def passage_refs(self) -> list[tuple[str, str]]:
         return [(pid, doc_id) for pid, doc_id in self.db.execute("SELECT id, doc_id FROM passages")]
+
+    def document(self, doc_id: str) -> list[Passage]:
+        """The passages of one document in `document_order` (one lookup on the `passages_doc` index)."""
+        sql = "SELECT id, doc_id, title, text, metadata FROM passages WHERE doc_id = ?"
+        return document_order(
+            [
+                Passage(id=pid, doc_id=d, title=title, text=text, metadata=json.loads(meta))
+                for pid, d, title, text, meta in self.db.execute(sql, (doc_id,))
+            ]
+        )
 
     def passage_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -139,6 +139,23 @@ class IndexContract:
         with pytest.raises(InvalidInputError, match="at least 1"):
             sample_passages(index, 0, 1)
 
+    def test_document_returns_its_passages_in_reading_order(self, index: SearchIndex) -> None:
+        # stored `position` (what ingest writes) orders first, even against the ids; without one, ids sort
+        # naturally (n#2 before n#10); ids with '/' are plain ids; other documents are left out
+        placed = [
+            Passage(f"web/a.md#{c}", "A", f"part {c}", "web/a.md", {"position": p})
+            for c, p in [("x", 1), ("y", 0), ("z", 2)]
+        ]
+        plain = [Passage(f"n#{i}", "N", f"chunk {i}", "n") for i in (10, 2, 1)]
+        index.upsert(embed([*placed, *plain]))
+        assert [p.id for p in index.document("web/a.md")] == ["web/a.md#y", "web/a.md#x", "web/a.md#z"]
+        assert index.document("web/a.md")[0] == placed[1]
+        assert [p.id for p in index.document("n")] == ["n#1", "n#2", "n#10"]
+        assert index.document("d1") == [DOCS[0], DOCS[1]]
+        assert index.document("missing") == [] and index.document("web") == []
+        index.delete(["n#2"])
+        assert [p.id for p in index.document("n")] == ["n#1", "n#10"]
+
     def test_wrong_dimension_is_refused_and_nothing_is_lost(self, index: SearchIndex) -> None:
         bad = EmbeddedPassage(Passage("p9", "t", "x"), np.ones(3, dtype=np.float32), "h")
         with pytest.raises(InvalidInputError, match="dimension"):

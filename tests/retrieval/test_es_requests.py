@@ -136,6 +136,15 @@ def test_listing_scrolls_every_passage_for_its_doc_id_only() -> None:
     assert rq.LISTING_PAGE == 1000
 
 
+def test_document_body_is_a_bounded_term_query_sorted_by_position() -> None:
+    assert rq.document_body("web/a.md", 10_000) == {
+        "query": {"bool": {"filter": [{"term": {"doc_id": "web/a.md"}}]}},
+        "size": 10_000,
+        "sort": [{"metadata.position": {"order": "asc", "missing": "_last", "unmapped_type": "long"}}],
+        "_source": ["doc_id", "title", "text", "metadata"],
+    }
+
+
 def test_knn_clause() -> None:
     assert rq.knn_clause(np.array([0.6, 0.8, 0.0], dtype=np.float32), 10, {"lang": "en"}) == {
         "field": "vector",
