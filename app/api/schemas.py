@@ -162,6 +162,35 @@ class PassageOut(BaseModel):
     metadata: dict[str, Any]
 
 
+class ViewedPassage(PassageOut):
+    title_highlights: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="[start, end) character offsets of the title's words that match `q` as BM25 does (the index's "
+        "analyzer, as /search's `title_highlights`); empty without `q`",
+    )
+    text_highlights: list[tuple[int, int]] = Field(
+        default_factory=list, description="the same, over the whole text"
+    )
+
+
+class PassageView(BaseModel):
+    """A passage in its document, for reading it: the passage, and the passages around it."""
+
+    index: str
+    passage: ViewedPassage
+    position: int | None = Field(
+        description="its place among the document's passages in reading order, from 0 (null when the document "
+        "has more passages than are read and it is past them)"
+    )
+    document_passages: int = Field(
+        description="how many passages of the document were read (all, up to 10,000)"
+    )
+    before: list[ViewedPassage] = Field(
+        description="up to `context` passages just before it, in reading order"
+    )
+    after: list[ViewedPassage] = Field(description="up to `context` passages just after it, in reading order")
+
+
 class DeletedOut(BaseModel):
     id: str
     deleted: int

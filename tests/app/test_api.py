@@ -198,6 +198,43 @@ def test_documents_round_trip_and_html_stays_text(api: httpx.Client) -> None:
     assert api.delete("/documents/q1", headers=h).status_code == 404
 
 
+def test_passage_view_highlights_it_in_its_document_with_its_neighbours(api: httpx.Client) -> None:
+    h = {"X-API-Key": KEY}
+    texts = [
+        "Quolls are marsupials.",
+        "Quolls hunt <b>at night</b>.",
+        "They nest in logs.",
+        "Dens of quolls.",
+        "End.",
+    ]
+    passages = [{"id": f"web/quoll.md#{i}", "doc_id": "web/quoll.md", "title": "Quoll & kin", "text": t,
+                 "metadata": {"position": i, "source": "web/quoll.md"}} for i, t in enumerate(texts)]  # fmt: skip
+    assert api.post("/documents", json={"passages": passages[::-1]}, headers=h).status_code == 200
+    try:
+        r = api.get("/passages/web/quoll.md%231", params={"q": "hunting quolls", "context": 2})
+        assert r.status_code == 200, r.text
+        view = r.json()
+        assert (view["index"], view["position"], view["document_passages"]) == ("sf", 1, 5)
+        got = view["passage"]
+        assert (got["id"], got["doc_id"], got["text"], got["metadata"]["source"]) == (
+            "web/quoll.md#1", "web/quoll.md", texts[1], "web/quoll.md"
+        )  # fmt: skip
+        assert [texts[1][a:b] for a, b in got["text_highlights"]] == ["Quolls", "hunt"]  # stemmed: hunting
+        assert got["title_highlights"] == [[0, 5]]
+        assert [p["id"] for p in view["before"]] == ["web/quoll.md#0"]
+        assert [p["id"] for p in view["after"]] == ["web/quoll.md#2", "web/quoll.md#3"]
+        assert [texts[3][a:b] for a, b in view["after"][1]["text_highlights"]] == ["quolls"]
+        plain = api.get("/passages/web/quoll.md%234", params={"context": 0}).json()
+        assert (plain["before"], plain["after"], plain["passage"]["text_highlights"]) == ([], [], [])
+        missing = api.get("/passages/web/none.md%230")
+        assert (
+            missing.status_code == 404 and "no passage 'web/none.md#0'" in missing.json()["error"]["message"]
+        )
+        assert api.get("/passages/web/quoll.md%231", params={"context": 21}).status_code == 422
+    finally:
+        api.delete("/documents/web/quoll.md", headers=h)
+
+
 def test_upload_jsonl_limits_and_bad_files(api: httpx.Client) -> None:
     h = {"X-API-Key": KEY}
     good = b'{"_id": "u1", "title": "Numbat", "text": "Numbats eat termites."}\n{bad json\n'
@@ -243,6 +280,7 @@ def test_metrics_and_openapi(api: httpx.Client) -> None:
         "/answer",
         "/documents",
         "/documents/{passage_id}",
+        "/passages/{passage_id}",
         "/feedback",
         "/health",
         "/metrics",

@@ -16,12 +16,21 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 
 from ragsearch.app.api.deps import ReadAuth, RuntimeDep, WriteAuth
 from ragsearch.app.api.metrics import Metrics
-from ragsearch.app.api.schemas import DeletedOut, DocumentsIn, ErrorResponse, IngestOut, PassageOut
+from ragsearch.app.api.schemas import (
+    DeletedOut,
+    DocumentsIn,
+    ErrorResponse,
+    IngestOut,
+    PassageOut,
+    PassageView,
+    ViewedPassage,
+)
 from ragsearch.app.services import open_or_create_index
 from ragsearch.app.usecases import IngestStopped, add_records, delete_items
 from ragsearch.ingest.readers import Record, read_jsonl
 from ragsearch.retrieval.errors import BackendUnavailableError, InvalidInputError
 from ragsearch.retrieval.types import Passage
+from ragsearch.search.snippets import highlights
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -162,6 +171,42 @@ def get_document(
         raise HTTPException(404, f"no passage {passage_id!r} in index {index or runtime.settings.index!r}")
     p = found[0]
     return PassageOut(id=p.id, doc_id=p.doc_id, title=p.title, text=p.text, metadata=p.metadata)
+
+
+@router.get("/passages/{passage_id:path}", response_model=PassageView, dependencies=[ReadAuth], responses=ERRORS,
+            summary="Read a passage in its document: query-term highlights and the passages around it")  # fmt: skip
+def view_passage(
+    passage_id: str,
+    runtime: RuntimeDep,
+    q: Annotated[str | None, Query(max_length=100_000, description="mark this query's terms")] = None,
+    context: Annotated[int, Query(ge=0, le=20, description="passages to show before and after")] = 2,
+    index: Annotated[str | None, Query(max_length=64)] = None,
+) -> PassageView:
+    """The document's passages come from `SearchIndex.document` (reading order: ingest's stored position,
+    else a natural sort of the ids). Highlights are /search's: whole words matching a query term through the
+    index's analyzer."""
+    if q is not None and len(q) > runtime.settings.api.max_query_chars:
+        raise InvalidInputError(
+            f"q has {len(q)} characters; the limit is {runtime.settings.api.max_query_chars}"
+        )
+    idx = runtime.index(index)
+    found = idx.get([passage_id])
+    if not found:
+        raise HTTPException(404, f"no passage {passage_id!r} in index {idx.name!r}")
+    passages = idx.document(found[0].doc_id)
+    at = next((i for i, p in enumerate(passages) if p.id == passage_id), None)
+
+    def view(p: Passage) -> ViewedPassage:
+        marks = {"title_highlights": highlights(p.title, q, idx.spec.analyzer),
+                 "text_highlights": highlights(p.text, q, idx.spec.analyzer)} if q else {}  # fmt: skip
+        return ViewedPassage(
+            id=p.id, doc_id=p.doc_id, title=p.title, text=p.text, metadata=p.metadata, **marks
+        )
+
+    before = [] if at is None else passages[max(0, at - context) : at]
+    after = [] if at is None else passages[at + 1 : at + 1 + context]
+    return PassageView(index=idx.name, passage=view(found[0]), position=at, document_passages=len(passages),
+                       before=[view(p) for p in before], after=[view(p) for p in after])  # fmt: skip
 
 
 @router.delete("/documents/{item_id:path}", response_model=DeletedOut, dependencies=[WriteAuth], responses=ERRORS,
