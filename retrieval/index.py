@@ -37,17 +37,19 @@ DIGITS = re.compile(r"([0-9]+)")
 
 
 def document_order(passages: Sequence[Passage]) -> list[Passage]:
-    """Passages of one document in reading order, the first `DOCUMENT_LIMIT` of them: by the `position` that ingest stores in each passage's
-    metadata (`ingest.documents.build_passages`), then, for passages without one (records added through
-    the API or a JSONL file), by a natural sort of the id, so `d#2` comes before `d#10`."""
+    """Passages of one document in reading order, the first `DOCUMENT_LIMIT` of them: by the `position`
+    that ingest stores in each passage's metadata (`ingest.documents.build_passages`), then, for passages
+    without one (records added through the API or a JSONL file), by a natural sort of the id, so `d#2`
+    comes before `d#10`."""
 
     def key(p: Passage) -> tuple[int, int, list[tuple[int, int | str]]]:
         position = p.metadata.get("position")
-        known = isinstance(position, int) and not isinstance(position, bool)
-        natural = [
+        natural: list[tuple[int, int | str]] = [
             (0, int(part)) if DIGITS.fullmatch(part) else (1, part) for part in DIGITS.split(p.id) if part
         ]
-        return (0, position, natural) if known else (1, 0, natural)
+        if isinstance(position, int) and not isinstance(position, bool):
+            return (0, position, natural)
+        return (1, 0, natural)
 
     return sorted(passages, key=key)[:DOCUMENT_LIMIT]
 
