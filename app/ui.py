@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from ragsearch.app.settings import get_settings
-
-SPECIAL = re.compile(r"""[\\`*_{}\[\]()#+\-.!|~<>$:&"']""")
-
-
-def escape(text: str) -> str:
-    """Plain text safe to pass to st.markdown(unsafe_allow_html=True): every HTML or markdown
-    special character becomes a numeric character reference, so nothing is read as a tag or as syntax."""
-    return SPECIAL.sub(lambda m: f"&#{ord(m.group(0))};", text)
-
-
-def marked(text: str, spans: list[list[int]] | list[tuple[int, int]]) -> str:
-    """`text` escaped, with the [start, end) spans (from the API: words that match the query as BM25 does)
-    wrapped in <mark>."""
-    out, pos = [], 0
-    for start, end in sorted((int(a), int(b)) for a, b in spans):
-        if start < pos or end > len(text):
-            continue
-        out += [escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>"]
-        pos = end
-    return "".join(out) + escape(text[pos:])
+from ragsearch.app.ui_document import adopt_session, document_link, document_page
+from ragsearch.app.ui_markup import escape, marked
 
 
 def highlight(text: str, query: str, limit: int = 400) -> str:
@@ -272,11 +255,12 @@ def answer_block(query: str, mode: str) -> None:
 
 def sources_html(sources: list[dict[str, Any]], cited: set[int] | None = None) -> str:
     """The answer's sources, [n] being result n; once the answer is complete (`cited` known) each says whether
-    the answer cited it. Escaped HTML; each source is a link target for its [n] in the answer."""
+    the answer cited it. Escaped HTML; each source is a link target for its [n] in the answer, and its title a
+    link to its document view (with the query in the URL, where the search page put it)."""
     lines = []
     for s in sources:
         state = "" if cited is None else (" <b>· cited</b>" if s["n"] in cited else " · not cited")
-        lines.append(f'<div id="source-{s["n"]}" class="rs-source"><b>[{s["n"]}]</b> {escape(s["title"] or s["id"])}: '
+        lines.append(f'<div id="source-{s["n"]}" class="rs-source"><b>[{s["n"]}]</b> {document_link(escape(s["title"] or s["id"]), s["id"], st.query_params.get("q", ""))}: '
                      f"{escape(s['snippet'])}<small>{state}</small></div>")  # fmt: skip
     return "".join(lines)
 
@@ -310,6 +294,7 @@ def stream_answer(
 def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression: str | None = None) -> None:
     box = st.container(border=True)
     title = marked(hit["title"], hit.get("title_highlights", [])) if hit["title"] else escape(hit["id"])
+    title = document_link(title, hit["id"], query, impression, hit["rank"])  # opens the document view
     box.markdown(f"**{hit['rank']}. {title}**", unsafe_allow_html=True)
     if "snippet" in hit:  # the query-centred window, marked by the API with the index's analyzer
         box.markdown(marked(hit["snippet"], hit["snippet_highlights"]), unsafe_allow_html=True)
@@ -554,6 +539,9 @@ def main() -> None:
         "Online": online_page,
     }
     page = st.sidebar.radio("Page", list(pages))
+    adopt_session()  # a link to or from the document view carries the search's session id
+    if page == "Search" and st.query_params.get("doc"):  # a result's or source's link: the document view
+        pages[page] = partial(document_page, api)
     try:
         pages[page]()
     except httpx.TransportError:
