@@ -22,7 +22,8 @@ from ragsearch.app.ui_markup import escape, link, marked
 
 CONTEXT = 2
 """Passages shown before and after the one opened."""
-BACK_PARAMS = ("q", "mode", "page", "sid")
+VIEW_PARAMS = ("doc", "imp", "rank")
+"""The view's own URL parameters; every other one (q, mode, page, filters, ...) belongs to the results."""
 SESSION = re.compile(r"^[0-9a-f]{32}$")
 DOCUMENT_CSS = (
     ".rs-passage {border-left: 4px solid #1a73e8; padding: 0.2rem 0 0.2rem 0.8rem; margin: 0.5rem 0 1rem;} "
@@ -32,15 +33,15 @@ DOCUMENT_CSS = (
 
 
 def document_href(passage_id: str, query: str, impression: str | None = None, rank: int | None = None) -> str:
-    """The link to a passage's document view. The results' mode and page (in the URL the search page wrote)
-    ride along for the way back, and the impression and rank when opened from a result, to record the click."""
-    here = st.query_params
-    params = {"doc": passage_id, "q": query} | {k: here[k] for k in ("mode", "page") if here.get(k)}
+    """The link to a passage's document view. The results' parameters (mode, page, filters: the URL the search
+    page wrote) ride along for the way back, and the impression and rank when opened from a result, to record
+    the click."""
+    params = results_params(st.query_params) | {"doc": [passage_id], "q": [query]}
     if impression and rank is not None:
-        params |= {"imp": impression, "rank": str(rank)}
+        params |= {"imp": [impression], "rank": [str(rank)]}
     if SESSION.match(str(st.session_state.get("session_id", ""))):
-        params["sid"] = str(st.session_state["session_id"])
-    return "?" + urlencode(params)
+        params["sid"] = [str(st.session_state["session_id"])]
+    return "?" + urlencode(params, doseq=True)
 
 
 def document_link(inner_html: str, passage_id: str, query: str, impression: str | None = None,
@@ -49,9 +50,14 @@ def document_link(inner_html: str, passage_id: str, query: str, impression: str 
     return link(document_href(passage_id, query, impression, rank), inner_html)
 
 
-def back_href(params: Mapping[str, str]) -> str:
+def results_params(url: Any) -> dict[str, list[str]]:
+    """The URL's parameters (`st.query_params`; repeated ones kept) less the view's own."""
+    return {k: url.get_all(k) for k in url if k not in VIEW_PARAMS}
+
+
+def back_href(url: Any) -> str:
     """The results the view was opened from (`?q=...&mode=...&page=...`), or the empty search page."""
-    return "?" + urlencode({k: params[k] for k in BACK_PARAMS if params.get(k)})
+    return "?" + urlencode(results_params(url), doseq=True)
 
 
 def adopt_session() -> None:
