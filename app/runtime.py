@@ -28,7 +28,7 @@ from ragsearch.app.settings import Settings
 from ragsearch.rerank.protocol import Reranker
 from ragsearch.rerank.registry import ModelRegistry
 from ragsearch.retrieval.embedding import Embedder
-from ragsearch.retrieval.index import IndexBackend, SearchIndex
+from ragsearch.retrieval.index import Filters, IndexBackend, SearchIndex
 from ragsearch.search.config import SearchConfig
 from ragsearch.search.engine import SearchEngine
 from ragsearch.search.serving import Served, ServingStore
@@ -157,12 +157,15 @@ class Runtime:
         with self._lock:
             self._rerankers.clear()
 
-    def answerer(self, name: str | None = None, config: SearchConfig | None = None) -> Answerer:
-        """Answers from index `name`, ranked by `config` (default: RAGSEARCH_ANSWER_MODE's configuration)."""
+    def answerer(
+        self, name: str | None = None, config: SearchConfig | None = None, filters: Filters | None = None
+    ) -> Answerer:
+        """Answers from index `name`, ranked by `config` (default: RAGSEARCH_ANSWER_MODE's configuration), from
+        the passages matching `filters` only."""
         engine = self.engine(name)  # an unknown or invalid index fails here first
         if config is None:
             config = answer_search_config(self.settings, self.served(name).config)
-        return make_answerer(engine, config, self.settings, self.llm)
+        return make_answerer(engine, config, self.settings, self.llm, filters)
 
     def close(self) -> None:
         with self._lock:

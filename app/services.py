@@ -24,7 +24,7 @@ from ragsearch.retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from ragsearch.retrieval.errors import RagsearchError
 from ragsearch.retrieval.es_connection import EsConnection
 from ragsearch.retrieval.extras import require
-from ragsearch.retrieval.index import IndexBackend, SearchIndex
+from ragsearch.retrieval.index import Filters, IndexBackend, SearchIndex
 from ragsearch.retrieval.types import Candidate, IndexSpec
 from ragsearch.search.config import Mode, SearchConfig, build_config, parse_mode
 from ragsearch.search.configs import SERVED, ConfigStore
@@ -196,14 +196,19 @@ def make_llm(settings: Settings) -> LLMClient | None:
 
 
 def make_answerer(
-    engine: SearchEngine, config: SearchConfig, settings: Settings, llm: LLMClient | None
+    engine: SearchEngine,
+    config: SearchConfig,
+    settings: Settings,
+    llm: LLMClient | None,
+    filters: Filters | None = None,
 ) -> Answerer:
-    """Answers built from exactly the ranking `config` gives, so source [n] is result n of that search."""
+    """Answers built from exactly the ranking `config` gives (on the passages matching `filters`), so source
+    [n] is result n of that search."""
     a = settings.answer
     ranking = config.replace(k=a.top_passages)
 
     def search(question: str) -> RankedHits:
-        result = engine.search(question, ranking)
+        result = engine.search(question, ranking, filters=filters)
         rerank_ms = result.timings_ms.get("rerank_ms", 0.0)
         hits = with_dense_scores(engine, question, result.hits)
         return RankedHits(

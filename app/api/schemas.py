@@ -95,6 +95,11 @@ class AnswerRequest(BaseModel):
         description="rank the sources with this mode (bm25, dense, hybrid, ltr) on top of the configuration",
     )
     model: str | None = Field(None, max_length=32, description="LTR model version for mode ltr")
+    filter: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="metadata equality filters, key:value, as /search takes",
+    )
 
 
 class SourceOut(BaseModel):

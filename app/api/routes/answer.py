@@ -15,6 +15,7 @@ from ragsearch.app.api.metrics import Metrics
 from ragsearch.app.api.schemas import AnswerRequest, AnswerResponse, ErrorResponse
 from ragsearch.app.services import request_config
 from ragsearch.retrieval.errors import RagsearchError
+from ragsearch.retrieval.index import parse_filters
 
 router = APIRouter(tags=["answer"])
 
@@ -56,7 +57,7 @@ def answer(body: AnswerRequest, request: Request, runtime: RuntimeDep) -> Answer
     config = None
     if body.config is not None or body.mode is not None or body.model is not None:
         config = request_config(runtime.config(body.index, body.config)[1], body.mode, body.model)
-    answerer = runtime.answerer(body.index, config)
+    answerer = runtime.answerer(body.index, config, parse_filters(body.filter) or None)
     if not body.stream:
         final = answerer.answer(body.question)
         observe(metrics, final)
