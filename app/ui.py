@@ -21,6 +21,17 @@ import streamlit as st
 from ragsearch.app.settings import get_settings
 from ragsearch.app.ui_document import adopt_session, document_link, document_page
 from ragsearch.app.ui_markup import escape, marked
+from ragsearch.app.ui_parts import (
+    FILTER_HELP,
+    LOADING_CSS,
+    SEARCHING_HTML,
+    WRITING,
+    answer_html,
+    filters_note,
+    parse_filter_text,
+    result_heading,
+    results_list_html,
+)
 
 
 def highlight(text: str, query: str, limit: int = 400) -> str:
@@ -103,6 +114,9 @@ CAPTION_CSS = (
     ".rs-source {scroll-margin-top: 4.5rem; margin-bottom: 0.4rem;}"  # a citation link lands below the header
 )
 MODES = [SERVED, "hybrid", "bm25", "dense", "ltr"]
+CONTROLS: dict[str, Any] = {"mode": SERVED, "k": 10, "answer": False, "explain": False, "filters": ""}
+SEARCH_KEYS = ("mode", "k", "explain", "filters")
+"""The controls whose change asks the API again (the answer box only shows or goes)."""
 
 
 def serving_line() -> str | None:
@@ -130,38 +144,39 @@ def search_page() -> None:
         st.session_state["query"] = url["q"][:limit]
         if url.get("mode") in MODES:
             st.session_state["mode"] = url["mode"]
+        st.session_state["filters"] = ", ".join(url.get_all("filter"))
+    last = st.session_state.get("last")
+    for key, default in CONTROLS.items():  # the controls as last searched (they are not drawn on other pages)
+        st.session_state.setdefault(key, ", ".join(last["filters"]) if key == "filters" and last
+                                    else (last or {}).get(key, default))  # fmt: skip
     with st.form("search"):
         query = st.text_input(
             "Search", key="query", placeholder="Ask or search the documents", max_chars=limit
         )
-        cols = st.columns([2, 1, 1, 1])
-        mode = cols[0].radio(
-            "Mode", MODES, horizontal=True, key="mode",  # a key, so the choice survives the URL being written
-            help="served: the configuration the index serves (chosen on evidence); the others: that mode on it",
-        )  # fmt: skip
-        k = cols[1].number_input("Results", 1, 50, 10)
-        want_answer = cols[2].checkbox("Answer", value=False)
-        show_scores = cols[3].checkbox(
-            "Why", value=False, help="why each of the top 10 results scores what it does, part by part"
-        )
         submitted = st.form_submit_button("Search")
+    now = search_controls()
     if submitted and not query.strip():
         st.session_state.pop("last", None)
         st.info("Type what you are looking for, then press Search.")
         return
-    last = st.session_state.get("last")
     page = max(1, int(url["page"])) if url.get("page", "").isdigit() else 1
     turned = last is not None and not submitted and last.get("page", 1) != page  # a page button was pressed
-    if submitted or from_url or turned:
-        if submitted or from_url:
-            last = {"query": query, "mode": mode, "k": int(k), "answer": want_answer, "explain": show_scores}
-            page = 1 if submitted else page
+    # a control changed since the last search: it applies at once, to the last search, from its first page
+    changed = last is not None and not submitted and any(last.get(key) != now[key] for key in SEARCH_KEYS)
+    answer_slot = st.container()  # above the results, filled after them
+    results = st.empty()
+    if submitted or from_url or turned or changed:
+        if submitted or from_url or changed:
+            last = {"query": query if submitted or from_url else last["query"], **now}  # type: ignore[index]
+            page = page if from_url else 1
         assert last is not None
+        results.markdown(SEARCHING_HTML, unsafe_allow_html=True)  # not a blank page while the API works
         st.query_params.from_dict({"q": last["query"]} | ({} if last["mode"] == SERVED else {"mode": last["mode"]})
+                                  | ({"filter": last["filters"]} if last["filters"] else {})
                                   | ({"page": str(page)} if page > 1 else {}))  # fmt: skip
         with api() as c:
             params: dict[str, Any] = {"q": last["query"], "k": last["k"], "offset": (page - 1) * last["k"],
-                                      "session_id": session_id()}  # fmt: skip
+                                      "session_id": session_id(), "filter": last["filters"]}  # fmt: skip
             if last["mode"] != SERVED:
                 params["mode"] = last["mode"]
             if last.get("explain"):
@@ -170,28 +185,62 @@ def search_page() -> None:
         last = st.session_state["last"] = {**last, "status": r.status_code, "body": r.json(), "page": page}
     if not last:
         return
+    last["answer"] = now["answer"]  # the answer box shows or goes at once; the results stay
+    with results.container():
+        shown = results_section(last)
+    if shown and last["answer"]:
+        with answer_slot:
+            answer_block(last["query"], last["mode"], last["filters"])
+
+
+def search_controls() -> dict[str, Any]:
+    """The controls beside the search box, outside its form so that a change applies at once (widget keys
+    hold them; `search_page` compares them with the last search's)."""
+    cols = st.columns([2, 1, 1, 1])
+    mode = cols[0].radio(
+        "Mode", MODES, horizontal=True, key="mode",  # a key, so the choice survives the URL being written
+        help="served: the configuration the index serves (chosen on evidence); the others: that mode on it",
+    )  # fmt: skip
+    k = cols[1].number_input("Results", 1, 50, key="k")
+    want_answer = cols[2].checkbox("Answer", key="answer")
+    explain = cols[3].checkbox(
+        "Why", key="explain", help="why each of the top 10 results scores what it does, part by part"
+    )
+    with st.expander("Filters", expanded=bool(st.session_state.get("filters"))):
+        text = st.text_input("Metadata filters (key:value)", key="filters", help=FILTER_HELP,
+                             placeholder="key:value, key:value")  # fmt: skip
+    filters, problem = parse_filter_text(text)
+    if problem:  # said, and the filters of the last search stay
+        st.warning(problem)
+        filters = (st.session_state.get("last") or {}).get("filters", [])
+    return {"mode": mode, "k": int(k), "answer": want_answer, "explain": explain, "filters": filters}
+
+
+def results_section(last: dict[str, Any]) -> bool:
+    """The last search's results (or its error or no-match state); whether there are results to answer from."""
     if last["status"] != 200:
         st.error(last["body"].get("error", {}).get("message", "search failed"))
-        return
+        return False
     body = last["body"]
-    answer_area = st.container() if last["answer"] else None  # above the results, filled after them
     config = body.get("config_name")
     by = f"{body['mode']}, configuration {config}" if config else body["mode"]
     if not body["hits"]:
-        st.info(f"No results for “{last['query']}” ({by}). Try other words, or another mode.")
-        return
+        more = ", or fewer filters" if last["filters"] else ", or another mode"
+        st.info(
+            f"No results for “{last['query']}” ({by}){filters_note(last['filters'])}. Try other words{more}."
+        )
+        return False
     st.subheader(f"Results for “{last['query']}”")
     for notice in body.get("notices", []):  # weak evidence, a fallback from ltr: said, not hidden
         (st.warning if notice.startswith("weak evidence") else st.caption)(notice[:1].upper() + notice[1:])
     first = body["hits"][0]["rank"]
     st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms ({by}) · "
                f"results {first}-{first + len(body['hits']) - 1}, page {last['page']}")  # fmt: skip
+    st.markdown(results_list_html([h["rank"] for h in body["hits"]]), unsafe_allow_html=True)
     for hit in body["hits"]:
-        result_block(last["query"], hit, show_scores, body.get("impression_id"))
+        result_block(last["query"], hit, last["explain"], body.get("impression_id"))
     pager(last, len(body["hits"]))
-    if answer_area is not None:
-        with answer_area:
-            answer_block(last["query"], last["mode"])
+    return True
 
 
 def pager(last: dict[str, Any], shown: int) -> None:
@@ -211,7 +260,7 @@ def pager(last: dict[str, Any], shown: int) -> None:
         st.rerun()
 
 
-def answer_block(query: str, mode: str) -> None:
+def answer_block(query: str, mode: str, filters: list[str] | None = None) -> None:
     """The answer, built from the same search configuration as the results beside it (source [n] is result n),
     streamed after the results are on screen."""
     box = st.container(border=True)
@@ -220,16 +269,19 @@ def answer_block(query: str, mode: str) -> None:
     notes = box.container()
     sources_area = box.empty()
     answers: dict[str, Any] = st.session_state.setdefault("answers", {})
-    key = f"{mode}\n{query}"
+    key = f"{mode}\n{query}\n{filters or []}"
     if key in answers:  # a rerun (a vote, a page switch) shows the answer again; it is not generated twice
         sources, final = answers[key]
     else:
-        sources, final = stream_answer(query, mode, box, placeholder, sources_area)
+        placeholder.markdown(
+            answer_html(f"<em>{WRITING}</em>"), unsafe_allow_html=True
+        )  # until the first token
+        sources, final = stream_answer(query, mode, box, placeholder, sources_area, filters or [])
         if final is not None:
             answers[key] = (sources, final)
     if final is None:
         return
-    placeholder.markdown(link_citations(final["text"], len(sources)), unsafe_allow_html=True)
+    placeholder.markdown(answer_html(link_citations(final["text"], len(sources))), unsafe_allow_html=True)
     if final.get("generation_error"):
         notes.caption(f"Generation unavailable: {final['generation_error']}")
     for notice in final.get("notices", []):
@@ -266,14 +318,14 @@ def sources_html(sources: list[dict[str, Any]], cited: set[int] | None = None) -
 
 
 def stream_answer(
-    query: str, mode: str, box: Any, placeholder: Any, sources_area: Any
+    query: str, mode: str, box: Any, placeholder: Any, sources_area: Any, filters: list[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Stream the answer into `placeholder` (the sources into `sources_area` as soon as the API sends them);
     the sources and the final answer event (None on error)."""
     sources: list[dict[str, Any]] = []
     text = ""
     with api() as c:
-        request: dict[str, Any] = {"question": query, "stream": True}
+        request: dict[str, Any] = {"question": query, "stream": True, "filter": filters}
         if mode != SERVED:
             request["mode"] = mode
         for event, data in sse_events(c, request):
@@ -282,7 +334,7 @@ def stream_answer(
                 sources_area.markdown(sources_html(sources), unsafe_allow_html=True)
             elif event == "token":
                 text += data["text"]
-                placeholder.markdown(escape(text), unsafe_allow_html=True)
+                placeholder.markdown(answer_html(escape(text)), unsafe_allow_html=True)
             elif event == "answer":
                 return sources, data
             elif event == "error":
@@ -295,7 +347,7 @@ def result_block(query: str, hit: dict[str, Any], show_scores: bool, impression:
     box = st.container(border=True)
     title = marked(hit["title"], hit.get("title_highlights", [])) if hit["title"] else escape(hit["id"])
     title = document_link(title, hit["id"], query, impression, hit["rank"])  # opens the document view
-    box.markdown(f"**{hit['rank']}. {title}**", unsafe_allow_html=True)
+    box.markdown(result_heading(hit["rank"], title), unsafe_allow_html=True)
     if "snippet" in hit:  # the query-centred window, marked by the API with the index's analyzer
         box.markdown(marked(hit["snippet"], hit["snippet_highlights"]), unsafe_allow_html=True)
     else:
@@ -531,7 +583,7 @@ def main() -> None:
     st.set_option("client.toolbarMode", "minimal")
     st.set_option("client.showErrorDetails", False)
     # Streamlit draws captions at opacity 0.6 (3.9:1 on white; WCAG AA asks 4.5:1): #5f6368 at full opacity is 6.3:1
-    st.markdown(f"<style>{CAPTION_CSS}</style>", unsafe_allow_html=True)
+    st.markdown(f"<style>{CAPTION_CSS} {LOADING_CSS}</style>", unsafe_allow_html=True)
     pages = {
         "Search": search_page,
         "Evaluation": evaluation_page,

@@ -30,7 +30,7 @@ class Handler(BaseHTTPRequestHandler):
     server: FakeOpenAI
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         s = self.server
         with s.lock:
             s.requests += 1
@@ -46,6 +46,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if request.get("stream"):
+            self.stream(n, text)
+            return
         body = json.dumps({
             "id": f"c{n}", "object": "chat.completion", "created": 0, "model": "fake",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -56,6 +59,24 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def stream(self, n: int, text: str) -> None:
+        """The reply as the streaming API sends it: server-sent chunks, a word each, then the usage, then
+        [DONE] (HTTP/1.0: the connection closes after it)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        chunk = {"id": f"c{n}", "object": "chat.completion.chunk", "created": 0, "model": "fake"}
+        for word in text.split(" "):
+            delta = {"index": 0, "delta": {"content": word + " "}, "finish_reason": None}
+            self.wfile.write(f"data: {json.dumps(chunk | {'choices': [delta]})}\n\n".encode())
+        done = {"index": 0, "delta": {}, "finish_reason": "stop"}
+        usage = {"prompt_tokens": 100, "completion_tokens": len(text.split(" ")), "total_tokens": 104}
+        self.wfile.write(f"data: {json.dumps(chunk | {'choices': [done]})}\n\n".encode())
+        self.wfile.write(
+            f"data: {json.dumps(chunk | {'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode()
+        )
+        self.wfile.flush()
 
     def log_message(self, *args: object) -> None:
         pass
