@@ -115,8 +115,12 @@ CAPTION_CSS = (
 )
 MODES = [SERVED, "hybrid", "bm25", "dense", "ltr"]
 CONTROLS: dict[str, Any] = {"mode": SERVED, "k": 10, "answer": False, "explain": False, "filters": ""}
-SEARCH_KEYS = ("mode", "k", "explain", "filters")
-"""The controls whose change asks the API again (the answer box only shows or goes)."""
+SEARCH_KEYS = (
+    "mode",
+    "k",
+    "explain",
+    "filters",
+)  # a change asks the API again (the answer box shows or goes)
 
 
 def serving_line() -> str | None:

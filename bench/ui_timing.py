@@ -8,8 +8,8 @@ With an LLM (default) the API answers through a llama.cpp server with the packag
 as the tests run it); `--no-llm` points it at a closed port (the answer falls back to an extract). The page
 has Answer ticked; after one warm-up search, each SciFact test query is typed and sent with Enter, and a
 MutationObserver in the page timestamps (on the browser's clock, from the Enter keydown) the moment the
-"Results for" heading of that query and its first result are in the DOM, and the first answer text replacing
-the "Writing the answer…" placeholder. Each query waits for its answer to finish before the next. Prints
+"Results for" heading of that query and its first result are in the DOM, and the first answer text (neither
+the "Writing the answer…" placeholder nor the previous query's answer). Each query waits for its answer to finish before the next. Prints
 p50/p95 of both and how often the results came after the first answer token (they never should: the page
 draws them before it asks for the answer).
 """
@@ -46,7 +46,10 @@ FLAGS = [
 ]
 TIMESTAMPS = """
 window.rsT = {armed: false};
-window.rsArm = (q) => { window.rsT = {armed: true, q, t0: null, results: null, writing: null, token: null}; };
+window.rsArm = (q) => {
+  const a = document.querySelector('.rs-answer');
+  window.rsT = {armed: true, q, t0: null, results: null, token: null, old: a ? a.textContent.trim() : ''};
+};
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && window.rsT.armed) { window.rsT.t0 = e.timeStamp; window.rsT.armed = false; }
 }, true);
@@ -58,8 +61,7 @@ new MutationObserver(() => {
   const a = document.querySelector('.rs-answer');
   if (!a) return;
   const text = a.textContent.trim();
-  if (text === 'Writing the answer\u2026') { if (t.writing === null) t.writing = now; }
-  else if (t.writing !== null && t.token === null && text) t.token = now;
+  if (t.token === null && text && text !== t.old && text !== 'Writing the answer\u2026') t.token = now;
 }).observe(document, {childList: true, subtree: true, characterData: true});
 """
 
@@ -100,7 +102,13 @@ def measure(ui_url: str, queries: list[str]) -> list[dict[str, Any]]:
             box.fill(q)
             page.evaluate("(q) => rsArm(q)", q)
             box.press("Enter")
-            page.wait_for_function("() => rsT.results !== null && rsT.token !== null", timeout=300_000)
+            try:
+                page.wait_for_function("() => rsT.results !== null && rsT.token !== null", timeout=120_000)
+            except Exception:
+                page.screenshot(path="/tmp/ui-timing-failed.png", full_page=True)
+                raise SystemExit(
+                    f"no result or answer for {q!r} in 120 s: {page.evaluate('() => rsT')}"
+                ) from None
             # the answer is complete when its sources say whether it cited them; then the page's run is over
             page.locator(".rs-source", has_text="cited").first.wait_for(timeout=300_000)
             page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=300_000)
