@@ -168,12 +168,16 @@ def main() -> None:
            "results_after_answer": sum(r["results_waited"] for r in rows), "rows": rows}  # fmt: skip
     say(f"\nwarm, {len(warm)} queries ({out['llm'] or 'no LLM: extractive answers'}):")
     for name in ("results", "first_answer_text"):
-        p = out[name]
-        say(f"  Enter → {name.replace('_', ' '):<18} p50 {p['p50_ms']:6.0f} ms · p95 {p['p95_ms']:6.0f} ms")
+        pct = out[name]
+        say(
+            f"  Enter → {name.replace('_', ' '):<18} p50 {pct['p50_ms']:6.0f} ms · p95 {pct['p95_ms']:6.0f} ms"
+        )
     ttfts = [r["api_ttft_ms"] for r in warm if r["api_ttft_ms"] is not None]
     if ttfts:  # from the API's request to the LLM to its first token (prompt evaluation included)
-        out["api_first_token"] = p = percentiles(ttfts)
-        say(f"  LLM first token, as the API timed it p50 {p['p50_ms']:6.0f} ms · p95 {p['p95_ms']:6.0f} ms")
+        out["api_first_token"] = ttft = percentiles(ttfts)
+        say(
+            f"  LLM first token, as the API timed it p50 {ttft['p50_ms']:6.0f} ms · p95 {ttft['p95_ms']:6.0f} ms"
+        )
     say(f"  results shown after the answer's first text: {out['results_after_answer']} of {len(rows)}")
     if a.json:
         a.json.write_text(json.dumps(out, indent=2))

@@ -8,7 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -29,12 +32,43 @@ window.seenLoading = false;
 new MutationObserver(() => { if (document.querySelector('.rs-loading')) window.seenLoading = true; })
   .observe(document, {childList: true, subtree: true});
 """
-"""Records whether the "Searching…" placeholder was ever on the page (a search on the slice is quick)."""
+"""Records whether the "Searching…" placeholder was ever on the page."""
+
+
+SEARCH_DELAY_S = 0.5
+"""What the UI's searches take here (the slice answers in milliseconds, too fast to see the placeholder)."""
+
+
+class SlowSearches(BaseHTTPRequestHandler):
+    """A pass-through proxy to the real API (`server.upstream`) that holds GET /search for SEARCH_DELAY_S,
+    streaming every response through as it comes (the answer's server-sent events included)."""
+
+    def relay(self) -> None:
+        if self.path.startswith("/search"):
+            time.sleep(SEARCH_DELAY_S)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        url = f"{self.server.upstream}{self.path}"  # type: ignore[attr-defined]
+        with httpx.stream(self.command, url, content=body, headers=headers, timeout=120) as r:
+            self.send_response(r.status_code)
+            for k, v in r.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                    self.send_header(k, v)
+            self.end_headers()
+            for chunk in r.iter_bytes():
+                self.wfile.write(chunk)
+                self.wfile.flush()
+
+    do_GET = do_POST = relay
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
 def page_url(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The UI on an API over the SciFact slice, plus two passages with metadata, with a slow LLM."""
+    """The UI on an API over the SciFact slice, plus two passages with metadata, with a slow LLM; the UI's
+    searches go through `SlowSearches`."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
     home = tmp_path_factory.mktemp("search-page-home")
@@ -50,9 +84,13 @@ def page_url(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Iterato
              "metadata": {"lang": "en"}}]})  # fmt: skip
         assert r.status_code == 200, r.text
         API["url"] = api_url
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), SlowSearches)
+        proxy.upstream = api_url  # type: ignore[attr-defined]
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-        env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_API_URL=api_url, RAGSEARCH_INDEX="sf")
+        env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_API_URL=f"http://127.0.0.1:{proxy.server_address[1]}",
+                   RAGSEARCH_INDEX="sf")  # fmt: skip
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui.py"), "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
@@ -63,6 +101,8 @@ def page_url(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield url
         proc.terminate()
         proc.wait(timeout=20)
+        proxy.shutdown()
+        proxy.server_close()
     next(start, None)  # shuts the LLM server down
 
 
