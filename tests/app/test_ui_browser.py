@@ -236,6 +236,8 @@ def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
         assert "mode=bm25" in page.url
         expect(page.get_by_role("heading", name="Answer")).to_be_visible(timeout=60_000)
         expect(page.locator("[id^='source-']").first).to_be_attached(timeout=60_000)
+        # the answer is complete (each source says cited or not): a vote while it streams restarts it
+        expect(page.locator(".rs-source small", has_text="cited").first).to_be_attached(timeout=60_000)
         before = answers()
         assert before >= 1
         page.get_by_role("button", name="👍 relevant").first.click()
