@@ -59,10 +59,12 @@ class PairAgreement:
 def pair_agreement(
     a: Mapping[Pair, int], b: Mapping[Pair, int], missing_as_zero: bool = False
 ) -> PairAgreement:
-    """On the pairs both judge; with `missing_as_zero`, on the pairs either judges, a pair one list lacks
-    counting as grade 0 there (the TREC reading of an unjudged document: not relevant)."""
+    """On the pairs both judge; with `missing_as_zero`, on the pairs either judges of the queries both judge,
+    a pair one list lacks counting as grade 0 there (the TREC reading of an unjudged document: not relevant).
+    A query only one list judges is left out: the other list never looked at it."""
     if missing_as_zero:
-        every = set(a) | set(b)
+        shared = {q for q, _ in a} & {q for q, _ in b}
+        every = {p for p in set(a) | set(b) if p[0] in shared}
         a, b = {p: a.get(p, 0) for p in every}, {p: b.get(p, 0) for p in every}
     common = sorted(set(a) & set(b))
     ga, gb = [a[p] for p in common], [b[p] for p in common]

@@ -47,3 +47,6 @@ def test_missing_pairs_as_grade_zero() -> None:
     assert (r.pairs, r.only_a, r.only_b) == (4, 0, 0)
     # >= 1: human [1, 1, 0, 0], clicks [1, 0, 0, 1] -> po 0.5, pe 0.5: kappa 0
     assert r.kappa_ge1 == pytest.approx(0.0)
+    # a query only one list judges is not the other's zero: the other never looked at it
+    human[("other", "x")] = 1
+    assert pair_agreement(human, clicks, missing_as_zero=True).pairs == 4
