@@ -4,10 +4,7 @@ filters, the loading placeholders, and the page's list, heading and live-region 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +15,8 @@ import httpx
 import pytest
 
 from tests.app.test_api import KEY, serve
-from tests.app.ui_browser import AXE, CHROMIUM, FLAGS, REPO, serious_violations
+from tests.app.ui_browser import AXE, CHROMIUM, FLAGS, serious_violations, streamlit_ui
 from tests.fake_openai import servers
-from tests.net import free_port, wait_for_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -87,20 +83,8 @@ def page_url(scifact_index, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         proxy = ThreadingHTTPServer(("127.0.0.1", 0), SlowSearches)
         proxy.upstream = api_url  # type: ignore[attr-defined]
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-        env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_API_URL=f"http://127.0.0.1:{proxy.server_address[1]}",
-                   RAGSEARCH_INDEX="sf")  # fmt: skip
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/_stcore/health", proc, 60, "streamlit")
-        yield url
-        proc.terminate()
-        proc.wait(timeout=20)
+        with streamlit_ui(home, f"http://127.0.0.1:{proxy.server_address[1]}") as url:
+            yield url
         proxy.shutdown()
         proxy.server_close()
     next(start, None)  # shuts the LLM server down

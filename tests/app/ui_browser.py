@@ -4,6 +4,7 @@ Test modules import the fixtures they use (`from tests.app.ui_browser import ui_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -89,17 +90,26 @@ def ui_url(ui_home: Path) -> Iterator[str]:
         # a document with markup in it, to check the UI shows it as text
         httpx.post(f"{api_url}/documents", headers={"X-API-Key": KEY}, json={"passages": [
             {"id": "xss", "title": "<img src=x onerror=alert(1)>Vitamin", "text": "<script>alert('x')</script> vitamin D **bold** [link](javascript:alert(1))"}]})  # fmt: skip
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-        env.update(RAGSEARCH_HOME=str(ui_home), RAGSEARCH_API_URL=api_url, RAGSEARCH_INDEX="sf")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        with streamlit_ui(ui_home, api_url) as url:
+            yield url
+
+
+@contextlib.contextmanager
+def streamlit_ui(home: Path, api_url: str) -> Iterator[str]:
+    """The Streamlit UI on a free loopback port, talking to the API at `api_url`, over `home` (index `sf`)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
+    env.update(RAGSEARCH_HOME=str(home), RAGSEARCH_API_URL=api_url, RAGSEARCH_INDEX="sf")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/_stcore/health", proc, 60, "streamlit")
         yield url
+    finally:
         proc.terminate()
         proc.wait(timeout=20)
 
