@@ -106,6 +106,12 @@ def served(settings: Settings, index: str) -> Served:
     return ServingStore(settings.home).served(index, default_search_config(settings))
 
 
+def rollback_served(settings: Settings, index: str) -> Served:
+    """Serve on `index` what it served before its last promotion (the default after the first); logged. An
+    index with no promotion to undo is an InvalidInputError. The one rollback of the CLI and the API."""
+    return ServingStore(settings.home).rollback(index, default_search_config(settings))
+
+
 def request_config(
     base: SearchConfig, mode: str | None = None, model: str | None = None, **changes: Any
 ) -> SearchConfig:

@@ -68,12 +68,17 @@ def send_feedback(
         st.error(r.json().get("error", {}).get("message", r.text))
 
 
-def serving_line() -> str | None:
-    """What the index serves and why, as the API says it (None when it cannot say). An API that does not
-    answer raises httpx.TransportError, which `main` shows as such."""
+def served_now() -> dict[str, Any] | None:
+    """`GET /serving`: what the index serves (None when the API cannot say). An API that does not answer
+    raises httpx.TransportError, which `main` shows as such."""
     with api() as c:
         r = c.get("/serving")
-    if r.status_code != 200:
+    return r.json() if r.status_code == 200 else None
+
+
+def serving_line(now: dict[str, Any] | None = None) -> str | None:
+    """What the index serves and why, as the API says it (None when it cannot say)."""
+    now = now or served_now()
+    if now is None:
         return None
-    now = r.json()
     return f"Index {now['index']} serves {now['name']} ({now['label']}): {now['reason']}"

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from ragsearch.app.settings import get_settings
-from ragsearch.app.ui_client import api, serving_line
+from ragsearch.app.ui_admin import administer_section
+from ragsearch.app.ui_client import api, served_now, serving_line
 
 
 def evaluation_page() -> None:
@@ -22,17 +23,38 @@ def evaluation_page() -> None:
             f"No evaluation yet: run `ragsearch eval DATASET --json {folder}/NAME.json` (or `make demo`)."
         )
         return
-    line = serving_line()
+    now = served_now()
+    line = serving_line(now)
     if line:
         st.caption(line)
     for f in files:
-        evaluation_section(json.loads(Path(f).read_text()))
+        evaluation_section(json.loads(Path(f).read_text()), now)
     drift_section()
 
 
-def evaluation_section(data: dict[str, Any]) -> None:
-    """One evaluation file: a table, one bar chart per metric on 0-1 (* = significantly different from the
-    first system, Holm-corrected p < 0.05), and the per-query wins and losses of a system against the first."""
+def served_system(now: dict[str, Any] | None, systems: list[str]) -> str | None:
+    """The evaluated system that is what the index serves: its configuration's name, or its label (`hybrid`,
+    `ltr:v0001`) when the name is the default or a system name of the same mode; None when not evaluated."""
+    if now is None:
+        return None
+    name, label = str(now["name"]), str(now["label"])
+    same = name == "default" or name.split(":")[0] == label.split(":")[0]
+    return next((s for s in [name, *([label] if same else [])] if s in systems), None)
+
+
+def not_evaluated_line(now: dict[str, Any], data: dict[str, Any], systems: list[str]) -> str:
+    """Says that what the index serves is not among the evaluated systems, and the command that adds it."""
+    served, label = f"Index {now['index']} serves {now['name']} ({now['label']})", str(now["label"])
+    if label in systems:  # a stored configuration of an evaluated mode, with other settings
+        return f"{served}, a stored configuration: the {label} evaluated here has the default settings."
+    return (f"{served}, which is not among these systems: `ragsearch eval DATA/{data.get('dataset')} --index "
+            f"{now['index']} --split {data.get('split')} --systems {','.join([*systems, label])}` adds it.")  # fmt: skip
+
+
+def evaluation_section(data: dict[str, Any], now: dict[str, Any] | None = None) -> None:
+    """One evaluation file: a table (the system the index serves marked "(served)"), one bar chart per metric
+    on 0-1 (* = significantly different from the first system, Holm-corrected p < 0.05), and the per-query
+    wins and losses of a system against the first."""
     import altair as alt
 
     systems: dict[str, dict[str, Any]] = data.get("systems", {})
@@ -55,12 +77,16 @@ def evaluation_section(data: dict[str, Any]) -> None:
                 }
             )
     table = pd.DataFrame(rows)
+    serving = served_system(now, list(systems))
     st.dataframe(
         table.pivot(index="system", columns="measure", values="value").loc[list(systems), measures].reset_index()
         .assign(**{f"Δ nDCG@10 vs {first}": [systems[s].get("delta_vs_first") for s in systems],
-                   "p (Holm)": [systems[s].get("p_holm_vs_first") for s in systems]}),
+                   "p (Holm)": [systems[s].get("p_holm_vs_first") for s in systems]})
+        .assign(system=[f"{s} (served)" if s == serving else s for s in systems]),
         hide_index=True,
     )  # fmt: skip
+    if now is not None and serving is None:
+        st.caption(not_evaluated_line(now, data, list(systems)))
     bars = (
         alt.Chart(table)
         .mark_bar()
@@ -121,21 +147,28 @@ def drift_section() -> None:
 
 def models_page() -> None:
     st.title("Models")
+    administer_section(models_section())
+
+
+def models_section() -> list[str]:
+    """The model registry as a table; its versions (none when the API has no registry or no model)."""
     with api() as c:
         r = c.get("/models")
     if r.status_code == 404:
         st.info("This server has no model registry endpoint.")
-        return
+        return []
     if r.status_code != 200:
         st.error(r.json().get("error", {}).get("message", r.text))
-        return
+        return []
     models = r.json()
     if not models:
         st.info("No trained model yet: run `ragsearch train`.")
-        return
+        return []
     st.dataframe(models_table(models), hide_index=True)
-    st.caption("What each index serves (a model only where evidence on that index supports it) is on the "
-               "Online page and in `ragsearch serve-config show`.")  # fmt: skip
+    promoted = next((m["version"] for m in models if m.get("promoted")), None)
+    st.caption(f"Promoted model: {promoted or 'none'}. What each index serves (a model only where evidence "
+               "on that index supports it) is below, on the Online page and in `ragsearch serve-config show`.")  # fmt: skip
+    return [m["version"] for m in models]
 
 
 def models_table(models: list[dict[str, Any]]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from ragsearch import __version__
 from ragsearch.app.api import errors
 from ragsearch.app.api.guard import Guard
 from ragsearch.app.api.metrics import Metrics
-from ragsearch.app.api.routes import answer, documents, feedback, health, models, search
+from ragsearch.app.api.routes import answer, documents, feedback, health, models, search, serving
 from ragsearch.app.priority import lower_thread_priority
 from ragsearch.app.runtime import Runtime
 from ragsearch.app.settings import Settings, get_settings
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # the key and the declared body size are checked before anything reads the body (inside CORS and the
     # metrics, so refusals carry CORS headers and are counted)
-    modules = (search, answer, documents, feedback, models, health)
+    modules = (search, answer, documents, feedback, models, health, serving)
     app.add_middleware(Guard, settings=settings, routes=[r for m in modules for r in m.router.routes])
     if settings.api.cors_origins:
         app.add_middleware(

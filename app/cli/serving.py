@@ -16,6 +16,7 @@ from ragsearch.app.services import (
     make_embedder,
     make_engine,
     make_registry,
+    rollback_served,
 )
 from ragsearch.app.settings import Settings
 from ragsearch.app.usecases import promotion_figures
@@ -172,6 +173,4 @@ def serving_history(index: IndexReq, as_json: JsonFlag = False) -> None:
 @serving_app.command("rollback")
 def serving_rollback(index: IndexReq) -> None:
     """Serve what was served before the last promotion (the default configuration after the first)."""
-    s = settings()
-    now = ServingStore(s.home).rollback(index, default_search_config(s))
-    show_served(now)
+    show_served(rollback_served(settings(), index))
