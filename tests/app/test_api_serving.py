@@ -37,7 +37,9 @@ def test_rollback_needs_the_key_and_serves_what_was_served_before(url: str, home
 
     fresh = build_config(httpx.get(f"{url}/serving").json()["config"])
     store = ServingStore(home)  # two promotions, as `serve-config promote` records them
-    store.promote("sf", "bm25", fresh.replace(mode=Mode.BM25), {"judgments": "sf@v0001", "measure": "nDCG@10"})
+    store.promote(
+        "sf", "bm25", fresh.replace(mode=Mode.BM25), {"judgments": "sf@v0001", "measure": "nDCG@10"}
+    )
     store.promote("sf", "dense", fresh.replace(mode=Mode.DENSE), {"judgments": "sf@v0001"})
     assert httpx.get(f"{url}/serving").json()["name"] == "dense"
 
