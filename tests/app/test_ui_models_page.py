@@ -110,4 +110,12 @@ def test_models_page_promotes_and_rolls_back_only_with_the_key(  # type: ignore[
         expect(cell(page, "undid #1 (bm25)")).to_be_attached()
         assert httpx.get(f"{API['url']}/serving").json()["name"] == "default"
         assert KEY not in page.url
+        # what the index serves was not evaluated: the evaluation page says so, with the command that adds it
+        ServingStore(ui_home).promote("sf", "dense", fresh.replace(mode=Mode.DENSE), EVIDENCE)
+        page.get_by_text("Evaluation").click()
+        expect(
+            page.get_by_text("Index sf serves dense (dense), which is not among these systems")
+        ).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("--systems bm25,hybrid,dense", exact=False)).to_be_visible()
+        expect(cell(page, "hybrid")).to_be_attached()
         browser.close()
