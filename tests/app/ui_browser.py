@@ -20,7 +20,7 @@ from tests.app.test_api import KEY, serve
 from tests.net import free_port, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("RAGSEARCH_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("UI_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
@@ -114,7 +114,7 @@ def streamlit_ui(home: Path, api_url: str) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-AXE = Path(os.environ.get("RAGSEARCH_TEST_AXE", REPO / ".venv" / "node_modules" / "axe-core" / "axe.min.js"))
+AXE = Path(os.environ.get("UI_TEST_AXE", REPO / ".venv" / "node_modules" / "axe-core" / "axe.min.js"))
 
 
 def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
