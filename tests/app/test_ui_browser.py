@@ -4,9 +4,6 @@ artifacts/ui-search.png."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,8 +12,18 @@ import pytest
 from ragsearch.app.feedback import FeedbackStore
 from ragsearch.app.impressions import ImpressionLog
 from tests.app.test_api import KEY
-from tests.app.ui_browser import API, AXE, CHROMIUM, FLAGS, REPO, serious_violations, ui_home, ui_url
-from tests.net import free_port, wait_for_http
+from tests.app.ui_browser import (
+    API,
+    AXE,
+    CHROMIUM,
+    FLAGS,
+    REPO,
+    serious_violations,
+    streamlit_ui,
+    ui_home,
+    ui_url,
+)
+from tests.net import free_port
 
 __all__ = ["ui_home", "ui_url"]  # fixtures used by this module's tests
 
@@ -150,55 +157,40 @@ def test_empty_no_match_and_api_down_states_say_what_happened(ui_url: str, ui_ho
     traceback); the box carries the API's length limit; Streamlit's developer menu is not shown."""
     from playwright.sync_api import expect, sync_playwright
 
-    port, closed = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
-    env.update(
-        RAGSEARCH_HOME=str(ui_home), RAGSEARCH_API_URL=f"http://127.0.0.1:{closed}", RAGSEARCH_INDEX="sf"
-    )
-    down = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1200})
-            page.goto(ui_url)
-            box = page.get_by_placeholder("Ask or search the documents")
-            box.wait_for(timeout=60_000)
-            box.fill(
-                "a" * 1200
-            )  # the box refuses more than the API's limit (1000): no error after the search
-            assert len(box.input_value()) <= 1000
-            box.fill("")
-            page.get_by_role("button", name="Search").click()
-            expect(page.get_by_text("Type what you are looking for, then press Search.")).to_be_visible(
-                timeout=30_000
-            )
-            box.fill("zzqxv wqjjk")
-            page.get_by_text("bm25", exact=True).click()
-            page.get_by_role("button", name="Search").click()
-            expect(page.get_by_text("No results for “zzqxv wqjjk” (bm25")).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("results in")).to_have_count(0)
-            # dense always finds neighbours: they are said to be weak
-            page.locator("label", has=page.get_by_text("hybrid", exact=True)).click()
-            page.get_by_role("button", name="Search").click()
-            expect(page.get_by_text("Weak evidence: the closest passage's similarity")).to_be_visible(
-                timeout=30_000
-            )
-            assert page.get_by_role("button", name="Deploy").count() == 0
-            page.locator("[data-testid='stMainMenu']").wait_for(state="detached", timeout=5_000)
-            wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", down, 60, "streamlit")
-            page.goto(f"http://127.0.0.1:{port}")
-            expect(
-                page.get_by_text(f"The search service at http://127.0.0.1:{closed} is not answering")
-            ).to_be_visible(timeout=60_000)
-            assert "Traceback" not in page.content() and "httpx" not in page.content()
-            browser.close()
-    finally:
-        down.terminate()
-        down.wait(timeout=20)
+    closed = free_port()
+    # a second UI whose API is down (a closed port)
+    with streamlit_ui(ui_home, f"http://127.0.0.1:{closed}") as down_url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1200})
+        page.goto(ui_url)
+        box = page.get_by_placeholder("Ask or search the documents")
+        box.wait_for(timeout=60_000)
+        box.fill("a" * 1200)  # the box refuses more than the API's limit (1000): no error after the search
+        assert len(box.input_value()) <= 1000
+        box.fill("")
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("Type what you are looking for, then press Search.")).to_be_visible(
+            timeout=30_000
+        )
+        box.fill("zzqxv wqjjk")
+        page.get_by_text("bm25", exact=True).click()
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("No results for “zzqxv wqjjk” (bm25")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("results in")).to_have_count(0)
+        # dense always finds neighbours: they are said to be weak
+        page.locator("label", has=page.get_by_text("hybrid", exact=True)).click()
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("Weak evidence: the closest passage's similarity")).to_be_visible(
+            timeout=30_000
+        )
+        assert page.get_by_role("button", name="Deploy").count() == 0
+        page.locator("[data-testid='stMainMenu']").wait_for(state="detached", timeout=5_000)
+        page.goto(down_url)
+        expect(
+            page.get_by_text(f"The search service at http://127.0.0.1:{closed} is not answering")
+        ).to_be_visible(timeout=60_000)
+        assert "Traceback" not in page.content() and "httpx" not in page.content()
+        browser.close()
 
 
 def test_the_url_holds_the_search_and_a_vote_does_not_regenerate_the_answer(
