@@ -61,16 +61,39 @@ def cached_analyzer(spec: AnalyzerSpec) -> tantivy.TextAnalyzer:
     return build_analyzer(spec)
 
 
+WORD_CACHE_SIZE = 200_000
+"""analyzed words kept per analyzer (a few MB); the cache starts over when full"""
+
+
+@functools.lru_cache(maxsize=8)
+def word_cache(spec: AnalyzerSpec) -> dict[str, str | None]:
+    """word -> its term (None: dropped) under one analyzer. Analyzing a word is a call into tantivy per word;
+    snippets and highlights analyze every word of the 10 shown passages on each search, from a vocabulary
+    that repeats, so a lookup replaces most calls (same terms: each word is analyzed on its own either way)."""
+    return {}
+
+
 def word_terms(text: str, spec: AnalyzerSpec | None = None) -> list[tuple[int, int, str]]:
     """Each word of `text` that the analyzer keeps, as (start, end, term): the term is what BM25 matches on
     (lowercased, stemmed, stop words dropped by the default spec), the offsets point into `text`. For
     snippets and extractive answers, which need both the terms and where they are."""
-    analyzer = cached_analyzer(spec or AnalyzerSpec())
+    spec = spec or AnalyzerSpec()
+    cache = word_cache(spec)
+    analyzer = None
     out = []
     for m in WORD_RE.finditer(text):
-        tokens = analyzer.analyze(m.group())
-        if tokens:
-            out.append((m.start(), m.end(), tokens[0]))
+        word = m.group()
+        try:
+            term = cache[word]
+        except KeyError:
+            analyzer = analyzer or cached_analyzer(spec)
+            tokens = analyzer.analyze(word)
+            term = tokens[0] if tokens else None
+            if len(cache) >= WORD_CACHE_SIZE:
+                cache.clear()
+            cache[word] = term
+        if term is not None:
+            out.append((m.start(), m.end(), term))
     return out
 
 

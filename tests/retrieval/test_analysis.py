@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,37 @@ def test_token_hashes_are_stable_across_processes() -> None:
     code = "from ragsearch.retrieval.analysis import token_hash; print(token_hash('vitamin'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(other.stdout) == here[0]  # unlike hash(), no per-process salt
+
+
+def test_word_terms_from_the_word_cache_equal_the_analyzer_per_word(
+    monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    """The per-analyzer word cache returns what tantivy returns for each word, on first use, on reuse and
+    after the cache starts over; two analyzers never share entries."""
+    import json
+    import re
+
+    from ragsearch.retrieval import analysis
+
+    with (shared_data / "scifact" / "corpus.jsonl").open() as f:
+        texts = [json.loads(next(f))["text"] for _ in range(30)]
+    texts.append("Running runners ran; THE vitamins_D foo_bar 42 naïve")
+
+    def direct(text: str, spec: AnalyzerSpec) -> list[tuple[int, int, str]]:
+        a = build_analyzer(spec)
+        out = []
+        for m in re.finditer(r"\w+", text):
+            tokens = a.analyze(m.group())
+            if tokens:
+                out.append((m.start(), m.end(), tokens[0]))
+        return out
+
+    monkeypatch.setattr(analysis, "WORD_CACHE_SIZE", 50)  # starts over many times on these texts
+    plain = AnalyzerSpec(stopwords=False, stemmer=None)
+    for spec in (AnalyzerSpec(), plain):
+        for _ in range(2):
+            for text in texts:
+                assert analysis.word_terms(text, spec) == direct(text, spec)
+            assert len(analysis.word_cache(spec)) <= 50
+    assert analysis.word_terms("the runners", AnalyzerSpec()) == [(4, 11, "runner")]
+    assert analysis.word_terms("the runners", plain) == [(0, 3, "the"), (4, 11, "runners")]
