@@ -63,6 +63,9 @@ class Experiment:
     result: dict[str, Any] = field(default_factory=dict)
     prior_strength: float = 1.0
     """s of the test's Beta(s, s) prior; records made before it was stored used the uniform prior (1)"""
+    aa: bool = False
+    """an A/A calibration: the served configuration against itself. Any decision it reaches is a false one
+    (it measures the test's error rate on this traffic); it never promotes"""
 
     @property
     def tag(self) -> str:
@@ -201,18 +204,24 @@ def status_of(exp: Experiment, t: Tally) -> dict[str, Any]:
 
 def new_experiment(index: str, candidate: str, candidate_config: SearchConfig, served: str, served_config: SearchConfig,
                    traffic: float, max_sessions: int, min_sessions: int, alpha: float, auto_promote: bool,
-                   prior_strength: float = PRIOR_STRENGTH) -> Experiment:  # fmt: skip
+                   prior_strength: float = PRIOR_STRENGTH, aa: bool = False) -> Experiment:  # fmt: skip
     if not 0 < traffic <= 0.5:
         raise InvalidInputError(f"--traffic {traffic}: a share of sessions above 0 and at most 0.5")
     if min_sessions > max_sessions:
         raise InvalidInputError(f"--min-sessions {min_sessions} is above --max-sessions {max_sessions}")
-    if candidate_config == served_config:
+    if aa:
+        if auto_promote:
+            raise InvalidInputError("--aa runs the served configuration against itself: it never promotes")
+        if candidate_config != served_config:
+            raise InvalidInputError("--aa compares the served configuration with itself: give no --candidate")
+    elif candidate_config == served_config:
         raise InvalidInputError(
-            f"the candidate {candidate!r} is what index {index!r} serves: nothing to compare"
+            f"the candidate {candidate!r} is what index {index!r} serves: nothing to compare (`--aa` runs "
+            "it against itself on purpose, to measure the test's false decisions)"
         )
     return Experiment(uuid.uuid4().hex[:12], index, candidate, candidate_config.model_dump(mode="json"), served,
                       served_config.model_dump(mode="json"), traffic, max_sessions, min_sessions, alpha, auto_promote,
-                      now_utc(), prior_strength=prior_strength)  # fmt: skip
+                      now_utc(), prior_strength=prior_strength, aa=aa)  # fmt: skip
 
 
 def merge_hits(
@@ -248,8 +257,10 @@ def check(store: OnlineStore, log: ImpressionLog, serving: ServingStore, exp: Ex
         k: status[k]
         for k in ("impressions", "sessions", "wins", "losses", "ties", "log_lr", "boundary", "test")
     }
+    if exp.aa:
+        reason = f"A/A: a false decision (the two sides are the same configuration); {reason}"
     promoted = False
-    if decision == "promote" and exp.auto_promote:
+    if decision == "promote" and exp.auto_promote and not exp.aa:
         serving.promote(exp.index, exp.candidate, exp.config("b"), {"online": {"experiment": exp.id, **result},
                         "replaced": exp.served, "replaced_config": exp.served_config})  # fmt: skip
         promoted = True

@@ -1,11 +1,13 @@
 """Online interleaving through the REAL API with SIMULATED users (issue 16): the product path end to end.
 
-    python -m bench.interleaving_api_study --home DIR --model v0001 [--seeds 3] [--first-seed 100]
-        [--traffic 0.5] [--max-sessions 40000] [--batch 100] [--json FILE]
+    python -m bench.interleaving_api_study --home DIR --model v0001 [--pair hybrid-ltr|bm25-hybrid|aa]
+        [--seeds 3] [--first-seed 100] [--traffic 0.5] [--max-sessions 40000] [--batch 100] [--json FILE]
 
 For each seed: DIR is copied (DIR must hold index `scifact` and LTR model `--model`); the copy serves the
-default hybrid (its serving record for scifact is removed); `ragsearch online start --candidate ltr:MODEL
---traffic T --min-sessions 0` starts an experiment; `ragsearch serve` runs on loopback; bench.click_simulator
+default hybrid (its serving record for scifact is removed), or bm25 for `--pair bm25-hybrid` (written into
+the copy's serving record as study setup); `ragsearch online start --candidate ltr:MODEL` (hybrid for
+bm25-hybrid; `--aa` for the A/A pair: hybrid against itself) `--traffic T --min-sessions 0` starts an
+experiment; `ragsearch serve` runs on loopback; bench.click_simulator
 (a simulator: users examine rank r with probability 1/r and click by the human grade) sends SciFact test
 queries with fresh session ids in batches (the candidate's latency budget is raised to `--latency-budget-ms`,
 60 s, so that a busy machine does not stop the experiment: this measures the decision, not latency); after each batch `GET /online` is read, until the experiment
@@ -32,7 +34,11 @@ import httpx
 
 from bench.click_simulator import run_sessions
 from bench.load import start_server
+from ragsearch.app.services import default_search_config
+from ragsearch.app.settings import load_settings
 from ragsearch.eval.data import load_split
+from ragsearch.search.config import Mode
+from ragsearch.search.serving import ServingStore
 
 DATA = Path(os.environ.get("RAGSEARCH_DATA_DIR", "../shared/data"))
 
@@ -56,8 +62,15 @@ def one_seed(src: Path, model: str, seed: int, args: argparse.Namespace) -> dict
         (home / "serving" / "scifact.json").unlink(missing_ok=True)
         for old in (home / "online").glob("*.json") if (home / "online").exists() else []:
             old.unlink()
-        ragsearch(home, "online", "start", "--index", "scifact", "--candidate", f"ltr:{model}", "--traffic",
-                  str(args.traffic), "--min-sessions", "0", "--max-sessions", str(args.max_sessions))  # fmt: skip
+        if args.pair == "bm25-hybrid":  # study setup: the copy serves bm25
+            base = default_search_config(load_settings(home=home))
+            ServingStore(home).promote(
+                "scifact", "bm25", base.replace(mode=Mode.BM25), {"note": "study setup"}
+            )
+        side = {"hybrid-ltr": ["--candidate", f"ltr:{model}"], "bm25-hybrid": ["--candidate", "hybrid"],
+                "aa": ["--aa"]}[args.pair]  # fmt: skip
+        ragsearch(home, "online", "start", "--index", "scifact", *side, "--traffic", str(args.traffic),
+                  "--min-sessions", "0", "--max-sessions", str(args.max_sessions))  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSEARCH_")}
         proc, url = start_server(
             {
@@ -80,7 +93,7 @@ def one_seed(src: Path, model: str, seed: int, args: argparse.Namespace) -> dict
             proc.terminate()
             proc.wait(30)
         res = exp.get("result") or {}
-        return {"seed": seed, "sessions_sent": sent, "status": exp.get("status"), "decision": exp.get("decision"),
+        return {"pair": args.pair, "seed": seed, "sessions_sent": sent, "status": exp.get("status"), "decision": exp.get("decision"),
                 "interleaved_sessions": res.get("sessions", exp.get("sessions")),
                 "impressions": res.get("impressions", exp.get("impressions")), "wins": res.get("wins", exp.get("wins")),
                 "losses": res.get("losses", exp.get("losses")), "ties": res.get("ties", exp.get("ties")),
@@ -92,6 +105,8 @@ def main() -> None:
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--pair", choices=("hybrid-ltr", "bm25-hybrid", "aa"), default="hybrid-ltr",
+                    help="served-candidate pair (aa: hybrid against itself)")  # fmt: skip
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=100)
     ap.add_argument("--traffic", type=float, default=0.5)

@@ -43,8 +43,8 @@ def show(status: dict[str, Any]) -> None:
 def online_start(
     index: IndexReq,
     candidate: Annotated[
-        str, typer.Option(help="a configuration stored for the index, or a system (ltr:v0002)")
-    ],
+        str | None, typer.Option(help="a configuration stored for the index, or a system (ltr:v0002)")
+    ] = None,
     traffic: Annotated[
         float, typer.Option(help="share of sessions interleaved (sticky by session id), at most 0.5")
     ] = 0.2,
@@ -66,14 +66,30 @@ def online_start(
             "faster on small effects, slower on large ones)",
         ),
     ] = PRIOR_STRENGTH,
+    aa: Annotated[
+        bool,
+        typer.Option(
+            "--aa",
+            help="an A/A calibration instead of a candidate: the served configuration against itself (any "
+            "decision is a false one; never promotes)",
+        ),
+    ] = False,
 ) -> None:
-    """Start interleaving the index's served configuration with CANDIDATE for a share of sessions."""
+    """Start interleaving the index's served configuration with CANDIDATE (or with itself: --aa) for a share
+    of sessions."""
     s = settings()
     now = ServingStore(s.home).served(index, default_search_config(s))
-    resolved = resolve_configs([candidate], index, ConfigStore(s.home), default_search_config(s))
-    config = pin_model(resolved[candidate][0].replace(k=now.config.k), s)
+    if aa == (candidate is not None):
+        raise InvalidInputError(
+            "give either --candidate CONFIG or --aa (the served configuration against itself)"
+        )
+    if candidate is None:
+        candidate, config = f"{now.name} (A/A)", now.config
+    else:
+        resolved = resolve_configs([candidate], index, ConfigStore(s.home), default_search_config(s))
+        config = pin_model(resolved[candidate][0].replace(k=now.config.k), s)
     exp = new_experiment(index, candidate, config, now.name, now.config, traffic, max_sessions, min_sessions,
-                         alpha, auto_promote, prior_strength)  # fmt: skip
+                         alpha, auto_promote, prior_strength, aa)  # fmt: skip
     OnlineStore(s.home).start(exp)
     say(
         f"started online experiment {exp.id} on {index}: {candidate} against {now.name}, {traffic:g} of sessions"

@@ -172,3 +172,45 @@ def test_a_slow_candidate_is_stopped_after_the_warm_up(home: Path) -> None:
         proc.wait(20)
     assert online["status"] == "stopped" and "over the budget of 0.001 ms" in online["reason"], online
     assert online["impressions"] == 3  # the three warm-up searches were interleaved, the fourth stopped it
+
+
+def test_an_aa_run_interleaves_the_served_configuration_with_itself_and_never_promotes(
+    home: Path, scifact_slice: Path
+) -> None:
+    r = cli(home, "online", "start", "--index", "sf", "--aa", "--candidate", "bm25")
+    assert r.returncode == 1 and "either --candidate CONFIG or --aa" in r.stderr
+    r = cli(home, "online", "start", "--index", "sf", "--aa", "--auto-promote")
+    assert r.returncode == 1 and "never promotes" in r.stderr
+    r = cli(home, "online", "start", "--index", "sf", "--candidate", "hybrid")
+    assert r.returncode == 1 and "--aa" in r.stderr  # the served configuration is refused as a candidate
+    r = cli(home, "online", "start", "--index", "sf", "--aa", "--traffic", "0.5", "--min-sessions", "0")
+    assert r.returncode == 0, r.stderr
+    split = load_split(scifact_slice, "test")
+    proc, url = serve_process(home, "sf", KEY)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as api:
+            run_sessions(api, split.queries, split.qrels, sessions=60, seed=5, k=10)
+            online = api.get("/online").json()["experiment"]
+            q = next(iter(split.queries.values()))
+            plain = [h["id"] for h in api.get("/search", params={"q": q, "k": 10}).json()["hits"]]
+            mixed = {
+                tuple(h["id"] for h in body["hits"])
+                for i in range(30)
+                if (body := api.get("/search", params={"q": q, "k": 10, "session_id": f"aa{i}"}).json())[
+                    "config_name"
+                ].startswith("online:")
+            }
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert (
+        online["aa"] and online["candidate"] == f"{online['served']} (A/A)" and online["impressions"] > 10
+    ), online
+    assert online["wins"] + online["losses"] + online["ties"] == online["impressions"]
+    # two identical lists interleave into that list: users of an A/A run see exactly the served ranking
+    assert mixed == {tuple(plain)}
+    log = ImpressionLog(home / "impressions.sqlite")
+    teams = [i.sources for i in log.impressions("sf") if i.sources]
+    log.close()
+    assert {"a", "b"} <= {t for s in teams for t in s}  # clicks are credited to both sides at random
+    assert not online["promoted"] and ServingStore(home).stack("sf") == []
