@@ -1,7 +1,8 @@
 """Online interleaving through the REAL API with SIMULATED users (issue 16): the product path end to end.
 
     python -m bench.interleaving_api_study --home DIR --model v0001 [--pair hybrid-ltr|bm25-hybrid|aa]
-        [--seeds 3] [--first-seed 100] [--traffic 0.5] [--max-sessions 40000] [--batch 100] [--json FILE]
+        [--seeds 3] [--first-seed 100] [--traffic 0.5] [--max-sessions 40000] [--batch 100] [--clients 2]
+        [--json FILE]
 
 For each seed: DIR is copied (DIR must hold index `scifact` and LTR model `--model`); the copy serves the
 default hybrid (its serving record for scifact is removed), or bm25 for `--pair bm25-hybrid` (written into
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from bench.click_simulator import run_sessions
 from bench.load import start_server
 from ragsearch.app.services import default_search_config
 from ragsearch.app.settings import load_settings
-from ragsearch.eval.data import load_split
+from ragsearch.eval.data import JudgedSplit, load_split
 from ragsearch.search.config import Mode
 from ragsearch.search.serving import ServingStore
 
@@ -52,6 +54,11 @@ def ragsearch(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if r.returncode != 0:
         raise SystemExit(f"ragsearch {' '.join(args)} failed: {r.stderr[-2000:]}")
     return r
+
+
+def sessions(url: str, split: JudgedSplit, n: int, seed: int) -> None:
+    with httpx.Client(base_url=url, timeout=120) as c:
+        run_sessions(c, split.queries, split.qrels, n, seed=seed)
 
 
 def one_seed(src: Path, model: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -84,8 +91,12 @@ def one_seed(src: Path, model: str, seed: int, args: argparse.Namespace) -> dict
         try:
             with httpx.Client(base_url=url, timeout=120) as api:
                 while sent < args.max_sessions:
-                    run_sessions(api, split.queries, split.qrels, args.batch, seed=seed * 1_000_003 + sent)
-                    sent += args.batch
+                    share = args.batch // args.clients
+                    seeds = [seed * 1_000_003 + sent + c * share for c in range(args.clients)]
+                    with ThreadPoolExecutor(args.clients) as pool:  # one connection per client thread
+                        list(pool.map(sessions, [url] * args.clients, [split] * args.clients,
+                                      [share] * args.clients, seeds))  # fmt: skip
+                    sent += share * args.clients
                     exp = api.get("/online").json()["experiment"]
                     if exp["status"] != "running":
                         break
@@ -112,6 +123,7 @@ def main() -> None:
     ap.add_argument("--traffic", type=float, default=0.5)
     ap.add_argument("--max-sessions", type=int, default=40_000)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--clients", type=int, default=2, help="concurrent simulated users (each its own seed)")
     ap.add_argument(
         "--latency-budget-ms",
         type=float,

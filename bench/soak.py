@@ -1,7 +1,7 @@
 """Soak: mixed load on `ragsearch serve` while a CLI ingest adds and deletes documents on the same index.
 
     python -m bench.soak --home DIR [--index soak] [--minutes 10] [--docs 2000] [--dataset-dir DIR]
-                         [--clients 2] [--think-ms 100] [--idle-queries 40] [--no-train] [--writers api,cli] [--json FILE]
+                         [--clients 2] [--think-ms 100] [--idle-queries 100] [--no-train] [--writers api,cli] [--json FILE]
 
 1. Builds the home if needed: the first `--docs` SciFact abstracts ingested by `ragsearch ingest`, and an LTR
    model trained and promoted (`ragsearch train`) so mode ltr is served, not refused. The abstracts after
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset-dir", type=Path, default=s.data_dir / "scifact")
     ap.add_argument("--clients", type=int, default=2, help="concurrent search clients")
     ap.add_argument("--think-ms", type=float, default=100.0, help="mean pause of a search client")
-    ap.add_argument("--idle-queries", type=int, default=40, help="idle searches per mode")
+    ap.add_argument("--idle-queries", type=int, default=100, help="idle searches per mode")
     ap.add_argument("--no-train", dest="train", action="store_false", help="no LTR model: ltr not exercised")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--writers", default="api,cli", choices=["api,cli", "api", "cli", "cli-search", "none"],
