@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,7 @@ def one_seed(src: Path, model: str, seed: int, args: argparse.Namespace) -> dict
                     share = args.batch // args.clients
                     seeds = [seed * 1_000_003 + sent + c * share for c in range(args.clients)]
                     with ThreadPoolExecutor(args.clients) as pool:  # one connection per client thread
-                        list(pool.map(sessions, [url] * args.clients, [split] * args.clients,
-                                      [share] * args.clients, seeds))  # fmt: skip
+                        list(pool.map(partial(sessions, url, split, share), seeds))
                     sent += share * args.clients
                     exp = api.get("/online").json()["experiment"]
                     if exp["status"] != "running":

@@ -79,15 +79,13 @@ def word_terms(text: str, spec: AnalyzerSpec | None = None) -> list[tuple[int, i
     (lowercased, stemmed, stop words dropped by the default spec), the offsets point into `text`. For
     snippets and extractive answers, which need both the terms and where they are."""
     spec = spec or AnalyzerSpec()
-    cache = word_cache(spec)
-    analyzer = None
+    cache, analyzer = word_cache(spec), cached_analyzer(spec)
     out = []
     for m in WORD_RE.finditer(text):
         word = m.group()
         try:
             term = cache[word]
         except KeyError:
-            analyzer = analyzer or cached_analyzer(spec)
             tokens = analyzer.analyze(word)
             term = tokens[0] if tokens else None
             if len(cache) >= WORD_CACHE_SIZE:
