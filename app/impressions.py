@@ -200,6 +200,49 @@ class ImpressionLog:
             raise BackendUnavailableError("the impression log cannot be read")
         return [impression_of(r) for r in rows]
 
+    def impressions_after(
+        self, rowid: int, index: str | None = None, config_name: str | None = None
+    ) -> list[tuple[int, Impression]]:
+        """The impressions stored after row `rowid` (SQLite's rowid: the order they were written), with
+        their rowids; what an incremental reader (`online.LiveTally`) asks for."""
+        where, args = clauses(index, None, config_name=config_name)
+        sql = (f"SELECT rowid, {IMPRESSION_COLUMNS} FROM ubi_queries{where}{' AND' if where else ' WHERE'} "
+               "rowid > ? ORDER BY rowid")  # fmt: skip
+        none: list[Any] = []
+        rows, ok = self._db.run(
+            "impressions_after", lambda db: db.execute(sql, (*args, rowid)).fetchall(), none
+        )
+        if not ok:
+            raise BackendUnavailableError("the impression log cannot be read")
+        return [(int(r[0]), impression_of(r[1:])) for r in rows]
+
+    def last_impression_rowid(self) -> int:
+        """The highest impression rowid (0: none); below a reader's mark when rows were purged and reused."""
+        found, ok = self._db.run(
+            "last_rowid", lambda db: db.execute("SELECT max(rowid) FROM ubi_queries").fetchone(), None
+        )
+        if not ok:
+            raise BackendUnavailableError("the impression log cannot be read")
+        return int(found[0] or 0) if found else 0
+
+    def events_after(
+        self, event_id: int, index: str | None = None, config_name: str | None = None
+    ) -> list[tuple[int, Event]]:
+        """The events stored after event `event_id` (ids only grow: AUTOINCREMENT), with their ids."""
+        where, args = clauses(index, None, "q.", config_name)
+        sql = ("SELECT e.id, e.query_id, e.action_name, e.object_id, e.position, e.timestamp, e.dwell_time "
+               f"FROM ubi_events e CROSS JOIN ubi_queries q ON q.query_id = e.query_id{where}"
+               f"{' AND' if where else ' WHERE'} e.id > ? ORDER BY e.id")  # fmt: skip
+        # CROSS JOIN keeps the events first: the new ones by id range, each impression by its key (SQLite
+        # would otherwise walk every impression of the experiment to find them)
+        none: list[Any] = []
+        rows, ok = self._db.run(
+            "events_after", lambda db: db.execute(sql, (*args, event_id)).fetchall(), none
+        )
+        if not ok:
+            raise BackendUnavailableError("the impression log cannot be read")
+        return [(int(r[0]), Event(*r[1:])) for r in rows]
+
     def session_ids(
         self, index: str | None = None, since: float | None = None, config_name: str | None = None
     ) -> set[str]:

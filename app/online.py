@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import uuid
 from collections import defaultdict
 from contextlib import AbstractContextManager
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragsearch.app.impressions import ImpressionLog
+from ragsearch.app.impressions import Impression, ImpressionLog
 from ragsearch.eval.interleaving import PRIOR_STRENGTH, credit, sequential_test, team_draft
 from ragsearch.retrieval.errors import InvalidInputError
 from ragsearch.retrieval.types import Candidate
@@ -143,6 +144,63 @@ def tally(log: ImpressionLog, exp: Experiment) -> Tally:
     return Tally(len(shown), len({i.session_id for i in shown}), outcome["b"], outcome["a"], outcome["tie"])
 
 
+class LiveTally:
+    """`tally` kept up to date: each `update` reads only the experiment's impressions and clicks written
+    since the last one (by rowid and event id), so checking a running experiment costs what is new, not the
+    whole experiment (a full tally re-reads and re-decodes every impression: at 20,000 interleaved
+    sessions that was 40% of a serving process's time). The counts equal `tally`'s on the same log: each
+    impression is held once by id and its clicks as a set of positions, so nothing is counted twice, and a
+    restarted server starts a new one from the whole log. Thread-safe.
+
+    Events are read before impressions: an event is stored only for an impression already stored, so every
+    click read belongs to an impression read in the same update or before. When the log's last impression
+    rowid falls below the mark (every row purged, rowids reused) the tally starts over from the log."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._rowid = self._event_id = 0
+        self._shown: dict[str, Impression] = {}
+        self._clicks: dict[str, set[int]] = defaultdict(set)
+        self._outcome: dict[str, str] = {}
+        self._counts = {"a": 0, "b": 0, "tie": 0}
+        self._sessions: set[str | None] = set()
+
+    def _credit(self, query_id: str) -> None:
+        i = self._shown[query_id]
+        assert i.sources is not None
+        new = credit(i.sources, {p - i.first_position for p in self._clicks.get(query_id, ())})
+        old = self._outcome.get(query_id)
+        if old != new:
+            if old is not None:
+                self._counts[old] -= 1
+            self._counts[new] += 1
+            self._outcome[query_id] = new
+
+    def update(self, log: ImpressionLog) -> Tally:
+        exp = self.exp
+        with self._lock:
+            if self._rowid and log.last_impression_rowid() < self._rowid:
+                self._reset()
+            events = log.events_after(self._event_id, exp.index, config_name=exp.tag)
+            for rowid, i in log.impressions_after(self._rowid, exp.index, config_name=exp.tag):
+                self._rowid = rowid
+                if i.sources and i.query_id not in self._shown:
+                    self._shown[i.query_id] = i
+                    self._sessions.add(i.session_id)
+                    self._credit(i.query_id)
+            for event_id, e in events:
+                self._event_id = event_id
+                if e.action_name == "click" and e.query_id in self._shown:
+                    self._clicks[e.query_id].add(e.position)
+                    self._credit(e.query_id)
+            c = self._counts
+            return Tally(len(self._shown), len(self._sessions), c["b"], c["a"], c["tie"])
+
+
 class OnlineStore:
     def __init__(self, home: Path) -> None:
         self.root = Path(home) / "online"
@@ -235,12 +293,19 @@ def merge_hits(
     return [by_id[i] for i in ids], sources
 
 
-def check(store: OnlineStore, log: ImpressionLog, serving: ServingStore, exp: Experiment) -> Experiment:
+def check(
+    store: OnlineStore,
+    log: ImpressionLog,
+    serving: ServingStore,
+    exp: Experiment,
+    counts: Tally | None = None,
+) -> Experiment:
     """End `exp` when the sequential test crosses its boundary (after --min-sessions) or --max-sessions is
-    reached; a candidate that won is promoted through the serving record when --auto-promote."""
+    reached; a candidate that won is promoted through the serving record when --auto-promote. `counts`:
+    the experiment's tally when the caller keeps one (`LiveTally`), else it is counted from the log."""
     if exp.status != "running":
         return exp
-    t = tally(log, exp)
+    t = counts if counts is not None else tally(log, exp)
     status = status_of(exp, t)
     if status["crossed"] and t.sessions >= exp.min_sessions:
         won = status["leader"] == "b"

@@ -9,7 +9,7 @@ from typing import Any
 from ragsearch.answer.answering import Answerer
 from ragsearch.app.feedback import FeedbackStore
 from ragsearch.app.impressions import ImpressionLog
-from ragsearch.app.online import Admission, Experiment, OnlineStore, check, status_of, tally
+from ragsearch.app.online import Admission, Experiment, LiveTally, OnlineStore, check, status_of
 from ragsearch.app.querylog import QueryLog
 from ragsearch.app.services import (
     answer_search_config,
@@ -56,6 +56,7 @@ class Runtime:
         self._online_checked: dict[str, float] = {}
         self._candidate_searches: dict[str, int] = {}
         self._admissions: dict[str, Admission] = {}
+        self._tallies: dict[str, LiveTally] = {}
         self.llm = make_llm(settings)
         self.registry: ModelRegistry = make_registry(settings)
         self._rerankers: dict[tuple[str, str], Reranker] = {}
@@ -127,7 +128,8 @@ class Runtime:
             return None
         if time.monotonic() - self._online_checked.get(index, 0.0) > CHECK_EVERY_S:
             self._online_checked[index] = time.monotonic()
-            exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp)
+            counts = self.live_tally(exp).update(self.impressions)
+            exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp, counts)
         if exp.status != "running":
             return None
         with self._lock:
@@ -141,8 +143,17 @@ class Runtime:
         exp = self.online.latest(index)
         if exp is None or self.impressions is None:
             return None
-        exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp)
-        return status_of(exp, tally(self.impressions, exp))
+        counts = self.live_tally(exp).update(self.impressions)
+        exp = check(self.online, self.impressions, ServingStore(self.settings.home), exp, counts)
+        return status_of(exp, counts)
+
+    def live_tally(self, exp: Experiment) -> LiveTally:
+        """This process's incremental tally of `exp` (one per index: another experiment's is dropped)."""
+        with self._lock:
+            live = self._tallies.get(exp.index)
+            if live is None or live.exp.id != exp.id:
+                live = self._tallies[exp.index] = LiveTally(exp)
+            return live
 
     def count_candidate_search(self, experiment_id: str) -> int:
         """How many candidate searches this process has run for an experiment, this one included."""
