@@ -265,6 +265,7 @@ def train_params(settings: Settings) -> TrainParams:
     return TrainParams(
         learning_rate=r.learning_rate,
         num_leaves=r.num_leaves,
+        max_depth=r.max_depth,
         min_data_in_leaf=r.min_data_in_leaf,
         feature_fraction=r.feature_fraction,
         bagging_fraction=r.bagging_fraction,

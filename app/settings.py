@@ -218,6 +218,9 @@ class RerankSettings(BaseModel, extra="forbid"):
     )
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(15, ge=2, le=1024)
+    max_depth: int = Field(
+        -1, ge=-1, le=64, description="tree depth limit; -1: none (leaf-wise up to num_leaves)"
+    )
     min_data_in_leaf: int = Field(50, ge=1)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)

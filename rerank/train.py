@@ -40,6 +40,8 @@ class TrainParams:
 
     learning_rate: float = 0.05
     num_leaves: int = 15
+    max_depth: int = -1
+    """-1: no limit (leaf-wise growth up to `num_leaves`)."""
     min_data_in_leaf: int = 50
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
@@ -69,6 +71,7 @@ class TrainParams:
             "eval_at": [10],
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
             "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction,
