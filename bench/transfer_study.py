@@ -37,6 +37,7 @@ from ragsearch.eval.data import Qrels
 from ragsearch.eval.metrics import evaluate
 from ragsearch.eval.subsets import held_apart
 from ragsearch.rerank.dataset import TrainingSet, combine
+from ragsearch.rerank.explain import EXPLAIN_TOP, tree_contributions
 from ragsearch.rerank.features import ALL_FEATURE_NAMES, LIST_FEATURES, SCALE_BOUND
 from ragsearch.rerank.selection import select_trees
 from ragsearch.rerank.train import FittedRanker, TrainParams, fit_trees
@@ -74,8 +75,10 @@ def say(text: str) -> None:
 
 
 class Study:
-    def __init__(self, cache: Path, params: TrainParams, nf_train_queries: int = 0) -> None:
-        self.cache, self.params, self.nf_train_queries = cache, params, nf_train_queries
+    def __init__(
+        self, cache: Path, params: TrainParams, nf_train_queries: int = 0, loco: bool = False
+    ) -> None:
+        self.cache, self.params, self.nf_train_queries, self.loco = cache, params, nf_train_queries, loco
         self.sets: dict[tuple[str, str], TrainingSet] = {}
         self.qrels: dict[tuple[str, str], Qrels] = {}
 
@@ -102,10 +105,12 @@ class Study:
 
     def fit(self, parts: tuple[str, ...], names: tuple[str, ...]) -> tuple[FittedRanker, dict[str, Any]]:
         ts, qrels = self.training(parts, names)
-        sel = select_trees(ts, qrels, self.params)
+        many = len({TRAIN[p][0] for p in parts}) > 1
+        sel = select_trees(ts, qrels, self.params, by_collection=self.loco and many)
         model = fit_trees(ts, self.params, sel.chosen)
         info = {
             "trees": sel.chosen,
+            "selection": sel.how,
             "queries": len(ts.qids),
             "seconds": round(sel.seconds + model.seconds, 1),
         }
@@ -166,8 +171,53 @@ EVALS = (
 )
 
 
+SHAPE_KEYS = {"lr": "learning_rate", "leaves": "num_leaves", "depth": "max_depth",
+              "min_leaf": "min_data_in_leaf", "l2": "lambda_l2"}  # fmt: skip
+
+
+def shaped(params: TrainParams, shape: str) -> TrainParams:
+    """`params` with a tree shape applied: `lr=0.1,leaves=7,depth=3` (keys: SHAPE_KEYS); "" keeps them."""
+    changes: dict[str, Any] = {}
+    for item in filter(None, shape.split(",")):
+        key, _, value = item.partition("=")
+        if key not in SHAPE_KEYS:
+            raise SystemExit(f"unknown shape key {key!r}: one of {', '.join(SHAPE_KEYS)}")
+        field = SHAPE_KEYS[key]
+        changes[field] = float(value) if field in ("learning_rate", "lambda_l2") else int(value)
+    return replace(params, **changes)
+
+
+def explain_cost(
+    study: Study, model: FittedRanker, names: tuple[str, ...], queries: int = 100
+) -> dict[str, Any]:
+    """CPU and wall ms of TreeSHAP on each SciFact test query's top 10 rows (what `explain=true` adds)."""
+    ts, _ = study.logged(TEST["sf"])
+    ts = ts.select(names)
+    scores, off = model.predict(ts.features), ts.offsets()
+    cpu, wall = [], []
+    for i in range(min(queries, len(ts.qids))):
+        a, b = int(off[i]), int(off[i + 1])
+        rows = ts.features[a + np.argsort(-scores[a:b], kind="stable")[:EXPLAIN_TOP]]
+        t0, c0 = time.perf_counter(), time.thread_time()
+        tree_contributions(model.booster, rows, model.best_iteration)
+        cpu.append((time.thread_time() - c0) * 1e3)
+        wall.append((time.perf_counter() - t0) * 1e3)
+    depths = [
+        _depth(t["tree_structure"]) for t in model.booster.dump_model()["tree_info"][: model.best_iteration]
+    ]
+    return {"trees": model.best_iteration, "cpu_ms_p50": round(float(np.median(cpu)), 3),
+            "wall_ms_p50": round(float(np.median(wall)), 3),
+            "mean_depth": round(float(np.mean(depths)), 2) if depths else 0.0}  # fmt: skip
+
+
+def _depth(node: dict[str, Any]) -> int:
+    if "leaf_index" in node or "left_child" not in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
 def run_set(study: Study, set_name: str, models: tuple[str, ...]) -> dict[str, Any]:
-    names = FEATURE_SETS[set_name]
+    names = FEATURE_SETS[set_name.split(" ")[0]]
     fitted: dict[str, FittedRanker] = {}
     info: dict[str, Any] = {}
     for m in models:
@@ -197,7 +247,11 @@ def run_set(study: Study, set_name: str, models: tuple[str, ...]) -> dict[str, A
             hybrid = study.per_query(test, None, names, sf_held if subset else None)
         rows[label] = {**compare(learned, hybrid), "target": target}
         say(f"[{set_name}] {label}: {rows[label]}")
-    return {"models": info, "rows": rows}
+    out: dict[str, Any] = {"models": info, "rows": rows}
+    if "sf" in fitted:
+        out["explain"] = explain_cost(study, fitted["sf"], names)
+        say(f"[{set_name}] explain top {EXPLAIN_TOP}, SciFact model: {out['explain']}")
+    return out
 
 
 def table(results: dict[str, Any]) -> None:
@@ -216,6 +270,10 @@ def table(results: dict[str, Any]) -> None:
             + " | ".join(cells)
             + " |"
         )
+    explained = [(s, results[s]["explain"]) for s in sets if "explain" in results[s]]
+    if explained:
+        say("\nexplain top 10, SciFact model (TreeSHAP CPU ms p50, trees, mean depth): " + "; ".join(
+            f"{s}: {e['cpu_ms_p50']:.2f} ms, {e['trees']}, {e['mean_depth']}" for s, e in explained))  # fmt: skip
     say("\ntrees chosen by CV (queries): " + "; ".join(
         f"{s}: " + ", ".join(f"{m} {i['trees']}" for m, i in results[s]["models"].items()) for s in sets))  # fmt: skip
 
@@ -232,16 +290,30 @@ def main() -> None:
         default=1,
         help="LightGBM threads (1: on a shared machine 2 threads ran 20x slower)",
     )
+    ap.add_argument(
+        "--shapes",
+        default="",
+        help="tree shapes to compare, ';'-separated, each e.g. lr=0.1,leaves=7,depth=3 ('' = the defaults)",
+    )
+    ap.add_argument(
+        "--loco",
+        action="store_true",
+        help="many-collection models choose their trees by leave-one-collection-out CV",
+    )
     ap.add_argument("--nf-train-queries", type=int, default=0, help="a seeded sample of NFCorpus train")
     ap.add_argument("--json", type=Path, help="write every figure here (merged into an existing file)")
     args = ap.parse_args()
     params = replace(TrainParams(), num_boost_round=args.max_trees, num_threads=args.threads)
-    study = Study(args.cache, params, args.nf_train_queries)
     results: dict[str, Any] = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
-    for set_name in args.sets.split(","):
-        results[set_name] = run_set(study, set_name, tuple(args.models.split(",")))
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2) + "\n")
+    study = Study(args.cache, params, args.nf_train_queries, args.loco)
+    for shape in args.shapes.split(";"):
+        study.params = shaped(params, shape)
+        for set_name in args.sets.split(","):
+            key = f"{set_name} {shape}{' loco' if args.loco else ''}".strip()
+            results[key] = run_set(study, key, tuple(args.models.split(",")))
+            results[key]["params"] = {k: getattr(study.params, v) for k, v in SHAPE_KEYS.items()}
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=2) + "\n")
     table(results)
 
 

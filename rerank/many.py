@@ -3,7 +3,8 @@
 Each source's candidates are retrieved and logged against its own index; the sets are combined with query
 ids prefixed by the index name and each collection's queries weighted to the same total
 (`rerank.dataset.combine`), so a large collection does not drown a small one. The trees are chosen by
-K-fold CV over the combined training queries (weighted nDCG@10), as for one collection; the dev figure is a
+leave-one-collection-out CV (each collection in turn is measured by a model of the others: what a model of
+several collections is for), or by K-fold CV over the combined queries as for one collection; the dev figure is a
 deterministic hold-out of the combined queries. The manifest lists every source (`ModelManifest.sources`):
 its index, dataset, split, queries, rows, query weight, and the query ids it was trained or early-stopped on
 (what evaluation on that collection must keep away from).
@@ -63,8 +64,13 @@ def train_many(
     holdout_fraction: float = 0.2,
     promote_if_better: bool = False,
     progress: ProgressFactory | None = None,
+    trees_by_collection: bool = True,
 ) -> TrainOutcome:
-    """Train one model on every source's judged queries, each collection weighted the same; register it."""
+    """Train one model on every source's judged queries, each collection weighted the same; register it.
+
+    `trees_by_collection`: the number of trees is chosen by leave-one-collection-out CV (a model of several
+    collections is for collections it has not seen: it keeps the trees that help there, often none);
+    False: by K-fold CV over all the combined queries, as for one collection."""
     names = [s.name for s in sources]
     if len(sources) < 2 or len(set(names)) != len(names):
         raise TrainingDataError(f"many-collection training needs two or more distinct indexes, got {names}")
@@ -72,7 +78,7 @@ def train_many(
     full, qrels = combine(logged)
     tr_q, dv_q = holdout(full.qids, holdout_fraction)
     train_ts, dev_ts = full.subset(tr_q), full.subset(dv_q)
-    selection = select_trees(train_ts, qrels, params)
+    selection = select_trees(train_ts, qrels, params, by_collection=trees_by_collection)
     model = fit_trees(train_ts, params, selection.chosen)
     dev_qrels = {q: qrels[q] for q in dev_ts.qids if q in qrels}
     dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)

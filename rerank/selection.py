@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ragsearch.eval.data import Qrels
-from ragsearch.rerank.dataset import TrainingSet
+from ragsearch.rerank.dataset import SOURCE_SEP, TrainingSet
 from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.train import TrainParams, fit_trees, folds, ndcg10, prior
 
@@ -52,6 +52,12 @@ class TreeSelection:
     chosen: int
     folds: int
     seconds: float
+    by_collection: bool = False
+    """The folds were the training collections (leave one out), not slices of the queries."""
+
+    @property
+    def how(self) -> str:
+        return "leave-one-collection-out CV" if self.by_collection else f"{self.folds}-fold CV"
 
     @property
     def fallback_to_fused(self) -> bool:
@@ -61,13 +67,13 @@ class TreeSelection:
     def message(self) -> str:
         if self.fallback_to_fused:
             return (
-                f"no number of trees beat the fused score in {self.folds}-fold CV "
+                f"no number of trees beat the fused score in {self.how} "
                 f"(nDCG@10 {self.curve[0].mean:.4f} with none): the model keeps no trees and serves the fused ranking"
             )
         best = next(p for p in self.curve if p.trees == self.chosen)
         base = next((p for p in self.curve if p.trees == 0), None)
         versus = f" (fused score alone: {base.mean:.4f})" if base else ""
-        return f"{self.chosen} trees chosen by {self.folds}-fold CV: nDCG@10 {best.mean:.4f}{versus}"
+        return f"{self.chosen} trees chosen by {self.how}: nDCG@10 {best.mean:.4f}{versus}"
 
 
 def choose(curve: tuple[CurvePoint, ...], epsilon: float = SELECTION_EPSILON) -> int:
@@ -92,20 +98,46 @@ def fold_curve(
     return out
 
 
-def select_trees(ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None) -> TreeSelection:
+def collection_folds(qids: tuple[str, ...]) -> list[list[str]]:
+    """The queries of each collection of a many-collection set (ids `name:query`, `rerank.dataset.combine`),
+    in order of first appearance; one fold when the ids carry no collection."""
+    by: dict[str, list[str]] = {}
+    for q in qids:
+        name, sep, _ = q.partition(SOURCE_SEP)
+        by.setdefault(name if sep else "", []).append(q)
+    return list(by.values())
+
+
+def select_trees(
+    ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None, by_collection: bool = False
+) -> TreeSelection:
     """Choose the number of trees by K-fold CV over `ts`'s queries (K: `params.tree_folds`, at most one
-    fold a query). Zero trees is a candidate only when there is a prior to rank by (`prior_weight` > 0)."""
+    fold a query). Zero trees is a candidate only when there is a prior to rank by (`prior_weight` > 0).
+
+    `by_collection` (a many-collection set): one fold per collection, leave one collection out: the trees
+    kept are those that help on a collection the model did not see, what a model meant to travel is for."""
     if int(ts.labels.max(initial=0)) <= 0:
         raise TrainingDataError(
             "no training candidate is judged relevant: check that the index holds the judged corpus"
         )
-    k = min(k or params.tree_folds, len(ts.qids))
-    if k < 2:
-        raise TrainingDataError(f"choosing the number of trees needs at least 2 training queries, got {k}")
+    if by_collection:
+        held_out = collection_folds(ts.qids)
+        if len(held_out) < 2:
+            raise TrainingDataError(
+                "leave-one-collection-out tree selection needs queries of at least 2 collections"
+            )
+        k = len(held_out)
+    else:
+        k = min(k or params.tree_folds, len(ts.qids))
+        if k < 2:
+            raise TrainingDataError(
+                f"choosing the number of trees needs at least 2 training queries, got {k}"
+            )
+        held_out = folds(ts.qids, k)
     t0 = time.perf_counter()
     grid = tree_grid(params.num_boost_round, zero=params.prior_weight > 0)
     per_fold = []
-    for held_q in folds(ts.qids, k):
+    for held_q in held_out:
         rest = [q for q in ts.qids if q not in set(held_q)]
         per_fold.append(fold_curve(ts.subset(rest), ts.subset(held_q), qrels, params, grid))
     values = np.asarray(per_fold, dtype=np.float64)
@@ -113,7 +145,7 @@ def select_trees(ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | No
         CurvePoint(t, float(m), float(s))
         for t, m, s in zip(grid, values.mean(axis=0), values.std(axis=0), strict=True)
     )
-    return TreeSelection(curve, choose(curve), k, time.perf_counter() - t0)
+    return TreeSelection(curve, choose(curve), k, time.perf_counter() - t0, by_collection)
 
 
 def selection_record(sel: TreeSelection) -> dict[str, Any]:
@@ -123,6 +155,7 @@ def selection_record(sel: TreeSelection) -> dict[str, Any]:
         "chosen_trees": sel.chosen,
         "fallback_to_fused": sel.fallback_to_fused,
         "cv_folds": sel.folds,
+        "cv_by_collection": sel.by_collection,
     }
 
 

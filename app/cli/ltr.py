@@ -24,7 +24,7 @@ from ragsearch.app.cli.common import (
     settings,
 )
 from ragsearch.app.cli.evaluation import print_eval
-from ragsearch.app.cli.ltr_sources import SOURCE_HELP, train_sources
+from ragsearch.app.cli.ltr_sources import SOURCE_HELP, TREES_BY, train_sources
 from ragsearch.app.services import (
     default_search_config,
     make_backend,
@@ -87,10 +87,24 @@ def train(
         typer.Option(help="more training judgments in BEIR layout, e.g. from `ragsearch feedback export`"),
     ] = None,
     source: Annotated[list[str] | None, typer.Option(help=SOURCE_HELP)] = None,
+    trees_by: Annotated[
+        str | None,
+        typer.Option(
+            help="with --source: choose the number of trees by leaving one collection out ('collections', "
+            "the default: the trees that help on a collection the model did not see) or by K-fold CV over "
+            "all the queries ('queries')"
+        ),
+    ] = None,
     backend: BackendOpt = None,
 ) -> None:
     """Train a LambdaMART reranker on judged queries and register it as a new model version."""
     s = settings(backend)
+    if trees_by is not None and trees_by not in TREES_BY:
+        raise InvalidInputError(f"--trees-by {trees_by!r}: one of {', '.join(TREES_BY)}")
+    if trees_by is not None and not source:
+        raise InvalidInputError("--trees-by applies to training on several collections (--source)")
+    if trees_by == "collections" and folds is not None:
+        raise InvalidInputError("--folds counts folds of queries: not with --trees-by collections")
     if source:
         if dataset_dir is not None or judgments is not None or cv or dev_split or test_split or extra_qrels:
             raise InvalidInputError(
@@ -98,7 +112,8 @@ def train(
                 "--test-split or --extra-qrels"
             )
         params = train_params(s) if folds is None else replace(train_params(s), tree_folds=folds)
-        train_sources(s, source, split, part, params, promote_if_better, as_json)
+        by = trees_by or ("queries" if folds is not None else "collections")
+        train_sources(s, source, split, part, params, promote_if_better, as_json, by)
         return
     if (dataset_dir is None) == (judgments is None):
         raise InvalidInputError("give a DATASET folder or --judgments NAME (one of them)")

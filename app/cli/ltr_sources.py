@@ -29,6 +29,8 @@ SOURCE_HELP = (
     "--split; its test split is measured when it has one) or judgments:NAME[@vNNNN] (the list's index; "
     "--part applies); each collection's queries weigh the same in total"
 )
+TREES_BY = ("collections", "queries")
+"""How a model of several collections chooses its trees: leave one collection out, or K folds of queries."""
 
 
 def parse_source(
@@ -49,7 +51,7 @@ def parse_source(
 
 def train_sources(
     s: Settings, specs: list[str], split: str, part: str | None, params: TrainParams,
-    promote_if_better: bool, as_json: bool,
+    promote_if_better: bool, as_json: bool, trees_by: str = "collections",
 ) -> None:  # fmt: skip
     parsed = [parse_source(spec, s, split, part) for spec in specs]
     with ExitStack() as stack:
@@ -63,7 +65,7 @@ def train_sources(
         with progress_bar("train", None) as bar:
             outcome = train_many(
                 sources, make_registry(s), params, s.rerank.holdout_fraction, promote_if_better,
-                progress_steps(bar),
+                progress_steps(bar), trees_by_collection=trees_by == "collections",
             )  # fmt: skip
     m = outcome.manifest
     if as_json:

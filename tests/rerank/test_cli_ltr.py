@@ -237,6 +237,14 @@ def test_train_on_two_collections(
     assert m["index"] == "sf+cr" and m["dataset"] == "scifact+cranfield"
     assert m["metrics"]["test sf"]["queries"] == 20 and "test cr" not in m["metrics"]
     assert src["sf"]["train_queries"] + src["sf"]["dev_queries"] == 60
+    # the trees were chosen leaving one collection out (the default for several collections)
+    assert m["cv_by_collection"] is True and m["cv_folds"] == 2
+    assert "leave-one-collection-out CV" in m["tree_selection"]
+    bad = cli(home, "train", "--source", f"sf={scifact_cli_slice}", "--source", f"cr={cran}@fold1",
+              "--trees-by", "docs")  # fmt: skip
+    assert bad.returncode == 1 and "one of collections, queries" in bad.stderr
+    bad = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--trees-by", "queries")
+    assert bad.returncode == 1 and "--trees-by applies to training on several collections" in bad.stderr
 
     r = cli(home, "eval", str(cran), "--index", "cr", "--split", "fold1", "--systems", f"ltr:{m['version']}")
     assert r.returncode == 1 and "trained or early-stopped on 20 of 20 queries" in r.stderr, r.stderr

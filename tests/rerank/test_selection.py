@@ -10,13 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ragsearch.eval.data import JudgedSplit, load_split
 from ragsearch.rerank.build import log_split, train_ltr
+from ragsearch.rerank.dataset import combine
+from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.ltr import LtrReranker
 from ragsearch.rerank.registry import ModelRegistry
-from ragsearch.rerank.selection import CurvePoint, choose, select_trees
+from ragsearch.rerank.selection import CurvePoint, choose, collection_folds, fold_curve, select_trees
 from ragsearch.retrieval.searcher import Retriever
 from tests.rerank.conftest import PARAMS
 
@@ -111,3 +114,29 @@ def test_manifests_written_before_tree_selection_still_load(
     ts = log_split(retriever, FeatureLogger(retriever.index), load_split(scifact_ltr_slice, "test"))
     assert model.predict(ts.features).shape == (ts.n_rows,)
     assert m.best_iteration == outcome.manifest.chosen_trees
+
+
+def test_leave_one_collection_out_holds_out_each_collection_whole(
+    ltr_env: tuple[Retriever, Path], scifact_ltr_slice: Path
+) -> None:
+    """Two 'collections' (halves of a real SciFact slice, combined as many-collection training combines
+    them): each fold is one whole collection, its curve the mean of the model trained on the other."""
+    retriever, _ = ltr_env
+    split = load_split(scifact_ltr_slice, "train")
+    ts = log_split(retriever, FeatureLogger(retriever.index), split)
+    half = len(ts.qids) // 2
+    a, b = ts.subset(list(ts.qids[:half])), ts.subset(list(ts.qids[half:]))
+    both, qrels = combine([("a", a, split.qrels), ("b", b, split.qrels)])
+    assert collection_folds(both.qids) == [[f"a:{q}" for q in a.qids], [f"b:{q}" for q in b.qids]]
+    sel = select_trees(both, qrels, FAST, by_collection=True)
+    assert sel.by_collection and sel.folds == 2 and "leave-one-collection-out CV" in sel.message
+    grid = tuple(p.trees for p in sel.curve)
+    left_out = [
+        fold_curve(both.subset(train), both.subset(held), qrels, FAST, grid)
+        for train, held in (([*collection_folds(both.qids)[1]], collection_folds(both.qids)[0]),
+                            ([*collection_folds(both.qids)[0]], collection_folds(both.qids)[1]))
+    ]  # fmt: skip
+    assert [p.mean for p in sel.curve] == pytest.approx(np.mean(left_out, axis=0).tolist(), abs=1e-12)
+    assert select_trees(both, qrels, FAST).curve != sel.curve  # five folds of queries measure otherwise
+    with pytest.raises(TrainingDataError, match="at least 2 collections"):
+        select_trees(ts, split.qrels, FAST, by_collection=True)
