@@ -39,7 +39,7 @@ from ragsearch.eval.subsets import held_apart
 from ragsearch.rerank.dataset import TrainingSet, combine
 from ragsearch.rerank.explain import EXPLAIN_TOP, tree_contributions
 from ragsearch.rerank.features import ALL_FEATURE_NAMES, LIST_FEATURES, SCALE_BOUND
-from ragsearch.rerank.selection import select_trees
+from ragsearch.rerank.selection import FoldSplit, select_trees
 from ragsearch.rerank.train import FittedRanker, TrainParams, fit_trees
 
 COLLECTION_BOUND = ("query_len", "title_len", "passage_len")
@@ -76,9 +76,11 @@ def say(text: str) -> None:
 
 class Study:
     def __init__(
-        self, cache: Path, params: TrainParams, nf_train_queries: int = 0, loco: bool = False
-    ) -> None:
-        self.cache, self.params, self.nf_train_queries, self.loco = cache, params, nf_train_queries, loco
+        self, cache: Path, params: TrainParams, nf_train_queries: int = 0, loco: bool = False,
+        doc_folds: bool = False,
+    ) -> None:  # fmt: skip
+        self.cache, self.params, self.nf_train_queries = cache, params, nf_train_queries
+        self.loco, self.doc_folds = loco, doc_folds
         self.sets: dict[tuple[str, str], TrainingSet] = {}
         self.qrels: dict[tuple[str, str], Qrels] = {}
 
@@ -106,7 +108,10 @@ class Study:
     def fit(self, parts: tuple[str, ...], names: tuple[str, ...]) -> tuple[FittedRanker, dict[str, Any]]:
         ts, qrels = self.training(parts, names)
         many = len({TRAIN[p][0] for p in parts}) > 1
-        sel = select_trees(ts, qrels, self.params, by_collection=self.loco and many)
+        split: FoldSplit = (
+            "collections" if self.loco and many else "documents" if self.doc_folds else "queries"
+        )
+        sel = select_trees(ts, qrels, self.params, split_by=split)
         model = fit_trees(ts, self.params, sel.chosen)
         info = {
             "trees": sel.chosen,
@@ -300,16 +305,21 @@ def main() -> None:
         action="store_true",
         help="many-collection models choose their trees by leave-one-collection-out CV",
     )
+    ap.add_argument(
+        "--doc-folds",
+        action="store_true",
+        help="choose trees by document-disjoint folds (queries sharing a relevant document stay together)",
+    )
     ap.add_argument("--nf-train-queries", type=int, default=0, help="a seeded sample of NFCorpus train")
     ap.add_argument("--json", type=Path, help="write every figure here (merged into an existing file)")
     args = ap.parse_args()
     params = replace(TrainParams(), num_boost_round=args.max_trees, num_threads=args.threads)
     results: dict[str, Any] = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
-    study = Study(args.cache, params, args.nf_train_queries, args.loco)
+    study = Study(args.cache, params, args.nf_train_queries, args.loco, args.doc_folds)
     for shape in args.shapes.split(";"):
         study.params = shaped(params, shape)
         for set_name in args.sets.split(","):
-            key = f"{set_name} {shape}{' loco' if args.loco else ''}".strip()
+            key = " ".join(x for x in (set_name, shape, "loco" * args.loco, "docfolds" * args.doc_folds) if x)
             results[key] = run_set(study, key, tuple(args.models.split(",")))
             results[key]["params"] = {k: getattr(study.params, v) for k, v in SHAPE_KEYS.items()}
             if args.json:

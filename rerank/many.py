@@ -32,7 +32,7 @@ from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
 from ragsearch.rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
-from ragsearch.rerank.selection import select_trees, selection_record
+from ragsearch.rerank.selection import FoldSplit, select_trees, selection_record
 from ragsearch.rerank.train import TrainParams, fit_trees, holdout, ndcg10
 from ragsearch.retrieval.searcher import Retriever
 
@@ -64,13 +64,13 @@ def train_many(
     holdout_fraction: float = 0.2,
     promote_if_better: bool = False,
     progress: ProgressFactory | None = None,
-    trees_by_collection: bool = True,
+    split_by: FoldSplit = "collections",
 ) -> TrainOutcome:
     """Train one model on every source's judged queries, each collection weighted the same; register it.
 
-    `trees_by_collection`: the number of trees is chosen by leave-one-collection-out CV (a model of several
-    collections is for collections it has not seen: it keeps the trees that help there, often none);
-    False: by K-fold CV over all the combined queries, as for one collection."""
+    `split_by` "collections": the number of trees is chosen by leave-one-collection-out CV (a model of
+    several collections is for collections it has not seen: it keeps the trees that help there, often
+    none); "queries" or "documents": by K-fold CV over the combined queries, as for one collection."""
     names = [s.name for s in sources]
     if len(sources) < 2 or len(set(names)) != len(names):
         raise TrainingDataError(f"many-collection training needs two or more distinct indexes, got {names}")
@@ -78,7 +78,7 @@ def train_many(
     full, qrels = combine(logged)
     tr_q, dv_q = holdout(full.qids, holdout_fraction)
     train_ts, dev_ts = full.subset(tr_q), full.subset(dv_q)
-    selection = select_trees(train_ts, qrels, params, by_collection=trees_by_collection)
+    selection = select_trees(train_ts, qrels, params, split_by=split_by)
     model = fit_trees(train_ts, params, selection.chosen)
     dev_qrels = {q: qrels[q] for q in dev_ts.qids if q in qrels}
     dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)

@@ -69,8 +69,9 @@ class ModelManifest:
     """True when no number of trees beat the fused score in CV: the model has no trees and serves the
     fused (hybrid) ranking."""
     cv_folds: int | None = None
-    cv_by_collection: bool = False
-    """True when the CV folds were the training collections, left out one at a time (many-collection)."""
+    cv_split_by: str = "queries"
+    """What the CV folds split: queries, document-disjoint groups of queries, or the training collections
+    (left out one at a time; many-collection models)."""
     sources: list[dict[str, Any]] | None = None
     """Many-collection models (`rerank.many`): one record per source (index, dataset, split, queries, rows,
     query_weight, seen_queries ...); None for a model of one collection."""

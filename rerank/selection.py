@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +20,9 @@ from ragsearch.eval.data import Qrels
 from ragsearch.rerank.dataset import SOURCE_SEP, TrainingSet
 from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.train import TrainParams, fit_trees, folds, ndcg10, prior
+
+FoldSplit = Literal["queries", "documents", "collections"]
+FOLD_SPLITS: tuple[FoldSplit, ...] = ("queries", "documents", "collections")
 
 TREE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 700, 1000)
 SELECTION_EPSILON = 1e-3
@@ -52,12 +55,16 @@ class TreeSelection:
     chosen: int
     folds: int
     seconds: float
-    by_collection: bool = False
-    """The folds were the training collections (leave one out), not slices of the queries."""
+    split_by: FoldSplit = "queries"
+    """What the folds split: queries, document-disjoint groups of queries, or collections (`FOLD_SPLITS`)."""
 
     @property
     def how(self) -> str:
-        return "leave-one-collection-out CV" if self.by_collection else f"{self.folds}-fold CV"
+        if self.split_by == "collections":
+            return "leave-one-collection-out CV"
+        if self.split_by == "documents":
+            return f"{self.folds}-fold document-disjoint CV"
+        return f"{self.folds}-fold CV"
 
     @property
     def fallback_to_fused(self) -> bool:
@@ -108,32 +115,68 @@ def collection_folds(qids: tuple[str, ...]) -> list[list[str]]:
     return list(by.values())
 
 
+def document_folds(qids: tuple[str, ...], qrels: Qrels, k: int) -> list[list[str]]:
+    """K folds of queries with no relevant document in two folds: queries that share a relevant document
+    (directly or through others) stay together, the groups dealt largest first to the smallest fold
+    (ties: the fold made first). Deterministic; fewer folds when there are fewer groups."""
+    parent = {q: q for q in qids}
+
+    def root(q: str) -> str:
+        while parent[q] != q:
+            parent[q] = parent[parent[q]]
+            q = parent[q]
+        return q
+
+    first: dict[str, str] = {}
+    for q in qids:
+        for d, grade in sorted(qrels.get(q, {}).items()):
+            if grade > 0:
+                if d in first:
+                    parent[root(q)] = root(first[d])
+                else:
+                    first[d] = q
+    groups: dict[str, list[str]] = {}
+    for q in qids:
+        groups.setdefault(root(q), []).append(q)
+    out: list[list[str]] = [[] for _ in range(min(k, len(groups)))]
+    for g in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
+        min(out, key=len).extend(g)
+    order = {q: i for i, q in enumerate(qids)}
+    return [sorted(f, key=order.__getitem__) for f in out]
+
+
 def select_trees(
-    ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None, by_collection: bool = False
+    ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None, split_by: FoldSplit = "queries"
 ) -> TreeSelection:
     """Choose the number of trees by K-fold CV over `ts`'s queries (K: `params.tree_folds`, at most one
     fold a query). Zero trees is a candidate only when there is a prior to rank by (`prior_weight` > 0).
 
-    `by_collection` (a many-collection set): one fold per collection, leave one collection out: the trees
-    kept are those that help on a collection the model did not see, what a model meant to travel is for."""
+    `split_by`: "queries" (folds of queries); "documents" (K folds of queries that share no relevant
+    document: the trees kept are those that help on documents the model never saw judged); "collections"
+    (a many-collection set: one fold per collection, left out in turn: the trees that help on a collection
+    the model did not see, what a model meant to travel is for)."""
+    if split_by not in FOLD_SPLITS:
+        raise TrainingDataError(f"tree selection split {split_by!r}: one of {', '.join(FOLD_SPLITS)}")
     if int(ts.labels.max(initial=0)) <= 0:
         raise TrainingDataError(
             "no training candidate is judged relevant: check that the index holds the judged corpus"
         )
-    if by_collection:
+    if split_by == "collections":
         held_out = collection_folds(ts.qids)
         if len(held_out) < 2:
             raise TrainingDataError(
                 "leave-one-collection-out tree selection needs queries of at least 2 collections"
             )
-        k = len(held_out)
     else:
         k = min(k or params.tree_folds, len(ts.qids))
         if k < 2:
             raise TrainingDataError(
                 f"choosing the number of trees needs at least 2 training queries, got {k}"
             )
-        held_out = folds(ts.qids, k)
+        held_out = folds(ts.qids, k) if split_by == "queries" else document_folds(ts.qids, qrels, k)
+        if len(held_out) < 2:
+            raise TrainingDataError("every training query shares a relevant document: no two folds apart")
+    k = len(held_out)
     t0 = time.perf_counter()
     grid = tree_grid(params.num_boost_round, zero=params.prior_weight > 0)
     per_fold = []
@@ -145,7 +188,7 @@ def select_trees(
         CurvePoint(t, float(m), float(s))
         for t, m, s in zip(grid, values.mean(axis=0), values.std(axis=0), strict=True)
     )
-    return TreeSelection(curve, choose(curve), k, time.perf_counter() - t0, by_collection)
+    return TreeSelection(curve, choose(curve), k, time.perf_counter() - t0, split_by)
 
 
 def selection_record(sel: TreeSelection) -> dict[str, Any]:
@@ -155,7 +198,7 @@ def selection_record(sel: TreeSelection) -> dict[str, Any]:
         "chosen_trees": sel.chosen,
         "fallback_to_fused": sel.fallback_to_fused,
         "cv_folds": sel.folds,
-        "cv_by_collection": sel.by_collection,
+        "cv_split_by": sel.split_by,
     }
 
 

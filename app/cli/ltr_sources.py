@@ -65,7 +65,7 @@ def train_sources(
         with progress_bar("train", None) as bar:
             outcome = train_many(
                 sources, make_registry(s), params, s.rerank.holdout_fraction, promote_if_better,
-                progress_steps(bar), trees_by_collection=trees_by == "collections",
+                progress_steps(bar), split_by="collections" if trees_by == "collections" else "queries",
             )  # fmt: skip
     m = outcome.manifest
     if as_json:

@@ -238,7 +238,7 @@ def test_train_on_two_collections(
     assert m["metrics"]["test sf"]["queries"] == 20 and "test cr" not in m["metrics"]
     assert src["sf"]["train_queries"] + src["sf"]["dev_queries"] == 60
     # the trees were chosen leaving one collection out (the default for several collections)
-    assert m["cv_by_collection"] is True and m["cv_folds"] == 2
+    assert m["cv_split_by"] == "collections" and m["cv_folds"] == 2
     assert "leave-one-collection-out CV" in m["tree_selection"]
     bad = cli(home, "train", "--source", f"sf={scifact_cli_slice}", "--source", f"cr={cran}@fold1",
               "--trees-by", "docs")  # fmt: skip

@@ -19,7 +19,14 @@ from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.ltr import LtrReranker
 from ragsearch.rerank.registry import ModelRegistry
-from ragsearch.rerank.selection import CurvePoint, choose, collection_folds, fold_curve, select_trees
+from ragsearch.rerank.selection import (
+    CurvePoint,
+    choose,
+    collection_folds,
+    document_folds,
+    fold_curve,
+    select_trees,
+)
 from ragsearch.retrieval.searcher import Retriever
 from tests.rerank.conftest import PARAMS
 
@@ -128,8 +135,8 @@ def test_leave_one_collection_out_holds_out_each_collection_whole(
     a, b = ts.subset(list(ts.qids[:half])), ts.subset(list(ts.qids[half:]))
     both, qrels = combine([("a", a, split.qrels), ("b", b, split.qrels)])
     assert collection_folds(both.qids) == [[f"a:{q}" for q in a.qids], [f"b:{q}" for q in b.qids]]
-    sel = select_trees(both, qrels, FAST, by_collection=True)
-    assert sel.by_collection and sel.folds == 2 and "leave-one-collection-out CV" in sel.message
+    sel = select_trees(both, qrels, FAST, split_by="collections")
+    assert sel.split_by == "collections" and sel.folds == 2 and "leave-one-collection-out CV" in sel.message
     grid = tuple(p.trees for p in sel.curve)
     left_out = [
         fold_curve(both.subset(train), both.subset(held), qrels, FAST, grid)
@@ -139,4 +146,21 @@ def test_leave_one_collection_out_holds_out_each_collection_whole(
     assert [p.mean for p in sel.curve] == pytest.approx(np.mean(left_out, axis=0).tolist(), abs=1e-12)
     assert select_trees(both, qrels, FAST).curve != sel.curve  # five folds of queries measure otherwise
     with pytest.raises(TrainingDataError, match="at least 2 collections"):
-        select_trees(ts, split.qrels, FAST, by_collection=True)
+        select_trees(ts, split.qrels, FAST, split_by="collections")
+
+
+def test_document_folds_keep_queries_that_share_a_relevant_document_together(shared_data: Path) -> None:
+    qrels = {"1": {"d1": 1}, "2": {"d2": 1, "d1": 1}, "3": {"d3": 1}, "4": {"d4": 1, "d9": 0}, "5": {"d9": 1},
+             "6": {"d2": 1}, "7": {}}  # fmt: skip
+    qids = ("1", "2", "3", "4", "5", "6", "7")
+    # 1, 2 and 6 share d1 / d2 (through 2); a grade-0 judgment (d9 of 4) joins nothing
+    assert document_folds(qids, qrels, 3) == [["1", "2", "6"], ["3", "5"], ["4", "7"]]
+    assert document_folds(qids, qrels, 3) == document_folds(qids, qrels, 3)
+    assert document_folds(("1", "2"), qrels, 5) == [["1", "2"]]  # one group: one fold
+    train = load_split(shared_data / "scifact", "train")
+    ids = tuple(sorted(train.qrels, key=int))
+    found = document_folds(ids, train.qrels, 5)
+    assert sorted(q for f in found for q in f) == sorted(ids) and len(found) == 5
+    docs = [{d for q in f for d, g in train.qrels[q].items() if g > 0} for f in found]
+    assert all(docs[i].isdisjoint(docs[j]) for i in range(5) for j in range(i + 1, 5))
+    assert max(map(len, found)) - min(map(len, found)) <= 0.2 * len(ids) / 5, [len(f) for f in found]
