@@ -276,5 +276,6 @@ def train_params(settings: Settings) -> TrainParams:
         num_threads=r.threads,
         prior_weight=r.prior_weight,
         tree_folds=r.tree_folds,
+        tree_split=r.tree_split,
         monotone=r.monotone,
     )

@@ -239,6 +239,11 @@ class RerankSettings(BaseModel, extra="forbid"):
     tree_folds: int = Field(
         5, ge=2, le=50, description="the number of trees is chosen by K-fold CV over the training queries"
     )
+    tree_split: Literal["queries", "documents"] = Field(
+        "queries",
+        description="what the folds that choose the trees split: queries, or documents (queries sharing a "
+        "relevant document stay together: trees that help on documents never judged in training)",
+    )
     monotone: bool = Field(False, description="keep the model non-decreasing in first-stage relevance scores")
 
 

@@ -145,6 +145,15 @@ def document_folds(qids: tuple[str, ...], qrels: Qrels, k: int) -> list[list[str
     return [sorted(f, key=order.__getitem__) for f in out]
 
 
+def split_of(params: TrainParams) -> FoldSplit:
+    """`params.tree_split` checked: "queries" or "documents" (collections are many-collection training's)."""
+    if params.tree_split == "queries":
+        return "queries"
+    if params.tree_split == "documents":
+        return "documents"
+    raise TrainingDataError(f"tree_split {params.tree_split!r}: one of queries, documents")
+
+
 def select_trees(
     ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None, split_by: FoldSplit = "queries"
 ) -> TreeSelection:
@@ -220,7 +229,7 @@ def cross_validate(ts: TrainingSet, qrels: Qrels, k: int, params: TrainParams) -
     best, seconds = [], 0.0
     for test_q in folds(ts.qids, k):
         rest = ts.subset([q for q in ts.qids if q not in set(test_q)])
-        sel = select_trees(rest, qrels, params)
+        sel = select_trees(rest, qrels, params, split_by=split_of(params))
         model = fit_trees(rest, params, sel.chosen)
         best.append(model.best_iteration)
         seconds += sel.seconds + model.seconds

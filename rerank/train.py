@@ -56,6 +56,9 @@ class TrainParams:
     exactly as the fused score does (a power of two keeps every order and tie of the fused scores)."""
     tree_folds: int = 5
     """The number of trees is chosen by K-fold CV over the training queries (`rerank.selection`)."""
+    tree_split: str = "queries"
+    """What those folds split: "queries", or "documents" (queries sharing a relevant document stay in one
+    fold: the trees kept are those that help on documents never judged in training)."""
     monotone: bool = False
     """Constrain the model to be non-decreasing in the first-stage relevance scores (`MONOTONE_UP`)."""
 

@@ -90,9 +90,11 @@ def train(
     trees_by: Annotated[
         str | None,
         typer.Option(
-            help="with --source: choose the number of trees by leaving one collection out ('collections', "
-            "the default: the trees that help on a collection the model did not see) or by K-fold CV over "
-            "all the queries ('queries')"
+            help="what the CV that chooses the number of trees leaves out: 'queries' (K folds; the default "
+            "for one collection, RAGSEARCH_RERANK_TREE_SPLIT), 'documents' (K folds of queries that share no "
+            "relevant document: trees that help on documents never judged in training) or, with --source, "
+            "'collections' (one at a time: trees that help on a collection the model did not see; the "
+            "default for several)"
         ),
     ] = None,
     backend: BackendOpt = None,
@@ -101,8 +103,8 @@ def train(
     s = settings(backend)
     if trees_by is not None and trees_by not in TREES_BY:
         raise InvalidInputError(f"--trees-by {trees_by!r}: one of {', '.join(TREES_BY)}")
-    if trees_by is not None and not source:
-        raise InvalidInputError("--trees-by applies to training on several collections (--source)")
+    if trees_by == "collections" and not source:
+        raise InvalidInputError("--trees-by collections leaves out one of several collections: give --source")
     if trees_by == "collections" and folds is not None:
         raise InvalidInputError("--folds counts folds of queries: not with --trees-by collections")
     if source:
@@ -113,6 +115,8 @@ def train(
             )
         params = train_params(s) if folds is None else replace(train_params(s), tree_folds=folds)
         by = trees_by or ("queries" if folds is not None else "collections")
+        if by != "collections":
+            params = replace(params, tree_split=by)
         train_sources(s, source, split, part, params, promote_if_better, as_json, by)
         return
     if (dataset_dir is None) == (judgments is None):
@@ -137,6 +141,8 @@ def train(
     params = train_params(s)
     if folds is not None:
         params = replace(params, tree_folds=folds)
+    if trees_by is not None:
+        params = replace(params, tree_split=trees_by)
     idx = make_backend(s).open(index)
     try:
         retriever = make_engine(idx, make_embedder(s), s).retriever(default_search_config(s))

@@ -21,6 +21,7 @@ from ragsearch.eval.data import JudgedSplit, load_split, splits
 from ragsearch.eval.judgment_store import JudgmentStore
 from ragsearch.eval.judgments import training_split
 from ragsearch.rerank.many import TrainingSource, source_weights, train_many
+from ragsearch.rerank.selection import split_of
 from ragsearch.rerank.train import TrainParams
 from ragsearch.retrieval.errors import InvalidInputError
 
@@ -29,8 +30,8 @@ SOURCE_HELP = (
     "--split; its test split is measured when it has one) or judgments:NAME[@vNNNN] (the list's index; "
     "--part applies); each collection's queries weigh the same in total"
 )
-TREES_BY = ("collections", "queries")
-"""How a model of several collections chooses its trees: leave one collection out, or K folds of queries."""
+TREES_BY = ("queries", "documents", "collections")
+"""What the CV that chooses the trees leaves out (`rerank.selection.FOLD_SPLITS`)."""
 
 
 def parse_source(
@@ -65,7 +66,7 @@ def train_sources(
         with progress_bar("train", None) as bar:
             outcome = train_many(
                 sources, make_registry(s), params, s.rerank.holdout_fraction, promote_if_better,
-                progress_steps(bar), split_by="collections" if trees_by == "collections" else "queries",
+                progress_steps(bar), split_by="collections" if trees_by == "collections" else split_of(params),
             )  # fmt: skip
     m = outcome.manifest
     if as_json:

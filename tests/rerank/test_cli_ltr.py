@@ -242,9 +242,17 @@ def test_train_on_two_collections(
     assert "leave-one-collection-out CV" in m["tree_selection"]
     bad = cli(home, "train", "--source", f"sf={scifact_cli_slice}", "--source", f"cr={cran}@fold1",
               "--trees-by", "docs")  # fmt: skip
-    assert bad.returncode == 1 and "one of collections, queries" in bad.stderr
-    bad = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--trees-by", "queries")
-    assert bad.returncode == 1 and "--trees-by applies to training on several collections" in bad.stderr
+    assert bad.returncode == 1 and "one of queries, documents, collections" in bad.stderr
+    bad = cli(home, "train", str(scifact_cli_slice), "--index", "sf", "--trees-by", "collections")
+    assert bad.returncode == 1 and "give --source" in bad.stderr
+    # one collection, document-disjoint folds: queries sharing a relevant abstract never straddle two folds
+    r = cli(
+        home, "train", str(scifact_cli_slice), "--index", "sf", "--trees-by", "documents", "--json", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    one = json.loads(r.stdout)
+    assert one["cv_split_by"] == "documents" and one["params"]["tree_split"] == "documents"
+    assert "5-fold document-disjoint CV" in one["tree_selection"]
 
     r = cli(home, "eval", str(cran), "--index", "cr", "--split", "fold1", "--systems", f"ltr:{m['version']}")
     assert r.returncode == 1 and "trained or early-stopped on 20 of 20 queries" in r.stderr, r.stderr
