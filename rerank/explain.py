@@ -15,6 +15,7 @@ Only the top `EXPLAIN_TOP` results are explained (TreeSHAP costs about as much a
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -145,10 +146,10 @@ def explain_ltr(
 ) -> list[Explanation]:
     """One explanation a row: the prior `prior_weight x fused`, one part per family present in
     `feature_names`, and the trees' base value (`contributions`' last column)."""
-    fams = [family(n) for n in feature_names]
-    present = [f for f in FAMILIES if f in fams]
-    member = np.array([[f == p for p in present] for f in fams], dtype=np.float64).reshape(len(fams), -1)
+    fams, present, member = families_of(tuple(feature_names))
     by_family = contributions[:, :-1] @ member
+    # each row's features, largest contribution first (stable: equal magnitudes keep the features' order)
+    order = np.argsort(-np.abs(contributions[:, :-1]), axis=1, kind="stable").tolist()
     out = []
     for i, score in enumerate(scores):
         row = contributions[i]
@@ -157,16 +158,28 @@ def explain_ltr(
             *(Part(p, float(v)) for p, v in zip(present, by_family[i].tolist(), strict=True)),
             Part(BASE, float(row[-1])),
         )
-        values = features[i].tolist()
-        feats = sorted(
-            (
-                FeatureContribution(n, f, None if math.isnan(v) else v, c)
-                for n, f, v, c in zip(feature_names, fams, values, row[:-1].tolist(), strict=True)
-            ),
-            key=lambda fc: -abs(fc.contribution),
+        values, contrib = features[i].tolist(), row.tolist()
+        feats = tuple(
+            FeatureContribution(
+                feature_names[j], fams[j], None if math.isnan(values[j]) else values[j], contrib[j]
+            )
+            for j in order[i]
         )
-        out.append(Explanation("ltr", float(score), parts, tuple(feats), detail))
+        out.append(Explanation("ltr", float(score), parts, feats, detail))
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def families_of(
+    feature_names: tuple[str, ...],
+) -> tuple[tuple[str, ...], tuple[str, ...], NDArray[np.float64]]:
+    """(each feature's family, the families present in display order, the features x families 0/1 matrix),
+    once per feature list (a model's never changes)."""
+    fams = tuple(family(n) for n in feature_names)
+    present = tuple(f for f in FAMILIES if f in fams)
+    member = np.array([[f == p for p in present] for f in fams], dtype=np.float64).reshape(len(fams), -1)
+    member.setflags(write=False)
+    return fams, present, member
 
 
 FUSION_WORDS = {
