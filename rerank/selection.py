@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ragsearch.eval.data import Qrels
 from ragsearch.rerank.dataset import SOURCE_SEP, TrainingSet
@@ -117,27 +119,26 @@ def collection_folds(qids: tuple[str, ...]) -> list[list[str]]:
 
 def document_folds(qids: tuple[str, ...], qrels: Qrels, k: int) -> list[list[str]]:
     """K folds of queries with no relevant document in two folds: queries that share a relevant document
-    (directly or through others) stay together, the groups dealt largest first to the smallest fold
-    (ties: the fold made first). Deterministic; fewer folds when there are fewer groups."""
-    parent = {q: q for q in qids}
-
-    def root(q: str) -> str:
-        while parent[q] != q:
-            parent[q] = parent[parent[q]]
-            q = parent[q]
-        return q
-
-    first: dict[str, str] = {}
-    for q in qids:
-        for d, grade in sorted(qrels.get(q, {}).items()):
-            if grade > 0:
-                if d in first:
-                    parent[root(q)] = root(first[d])
-                else:
-                    first[d] = q
-    groups: dict[str, list[str]] = {}
-    for q in qids:
-        groups.setdefault(root(q), []).append(q)
+    (directly or through others: connected components of the query-document graph) stay together, the
+    groups dealt largest first (then by their first query id) to the smallest fold (ties: the fold made
+    first). Deterministic; fewer folds when there are fewer groups. (Document ids are taken as they are: two collections' equal ids join
+    their queries, which only makes the groups larger.)"""
+    docs: dict[str, int] = {}
+    edges = [(i, docs.setdefault(d, len(docs))) for i, q in enumerate(qids)
+             for d, grade in qrels.get(q, {}).items() if grade > 0]  # fmt: skip
+    n = len(qids) + len(docs)
+    rows, cols = [i for i, _ in edges], [len(qids) + j for _, j in edges]
+    graph = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    groups: dict[int, list[str]] = {}
+    for q, label in zip(qids, labels[: len(qids)].tolist(), strict=True):
+        groups.setdefault(label, []).append(q)
+    largest = max(map(len, groups.values()), default=0)
+    if largest > len(qids) / 2:
+        raise TrainingDataError(
+            f"document-disjoint folds: {largest} of the {len(qids)} training queries are joined through shared "
+            "relevant documents, so no folds apart can be made; choose the trees by query folds (--trees-by queries)"
+        )
     out: list[list[str]] = [[] for _ in range(min(k, len(groups)))]
     for g in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
         min(out, key=len).extend(g)

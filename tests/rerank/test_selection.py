@@ -156,7 +156,9 @@ def test_document_folds_keep_queries_that_share_a_relevant_document_together(sha
     # 1, 2 and 6 share d1 / d2 (through 2); a grade-0 judgment (d9 of 4) joins nothing
     assert document_folds(qids, qrels, 3) == [["1", "2", "6"], ["3", "5"], ["4", "7"]]
     assert document_folds(qids, qrels, 3) == document_folds(qids, qrels, 3)
-    assert document_folds(("1", "2"), qrels, 5) == [["1", "2"]]  # one group: one fold
+    assert document_folds(("1", "3", "4"), qrels, 5) == [["1"], ["3"], ["4"]]  # fewer groups than folds
+    with pytest.raises(TrainingDataError, match="2 of the 2 training queries are joined"):
+        document_folds(("1", "2"), qrels, 5)
     train = load_split(shared_data / "scifact", "train")
     ids = tuple(sorted(train.qrels, key=int))
     found = document_folds(ids, train.qrels, 5)
@@ -164,3 +166,7 @@ def test_document_folds_keep_queries_that_share_a_relevant_document_together(sha
     docs = [{d for q in f for d, g in train.qrels[q].items() if g > 0} for f in found]
     assert all(docs[i].isdisjoint(docs[j]) for i in range(5) for j in range(i + 1, 5))
     assert max(map(len, found)) - min(map(len, found)) <= 0.2 * len(ids) / 5, [len(f) for f in found]
+    # NFCorpus: 2,562 of its 2,563 training queries are joined through shared relevant documents
+    nf = load_split(shared_data / "nfcorpus-processed", "train")
+    with pytest.raises(TrainingDataError, match="joined through shared relevant documents"):
+        document_folds(tuple(nf.qrels), nf.qrels, 5)
