@@ -39,7 +39,7 @@ from ragsearch.eval.subsets import held_apart
 from ragsearch.rerank.dataset import TrainingSet, combine
 from ragsearch.rerank.explain import EXPLAIN_TOP, tree_contributions
 from ragsearch.rerank.features import ALL_FEATURE_NAMES, LIST_FEATURES, SCALE_BOUND
-from ragsearch.rerank.selection import FoldSplit, select_trees
+from ragsearch.rerank.selection import select_trees
 from ragsearch.rerank.train import FittedRanker, TrainParams, fit_trees
 
 COLLECTION_BOUND = ("query_len", "title_len", "passage_len")
@@ -108,9 +108,7 @@ class Study:
     def fit(self, parts: tuple[str, ...], names: tuple[str, ...]) -> tuple[FittedRanker, dict[str, Any]]:
         ts, qrels = self.training(parts, names)
         many = len({TRAIN[p][0] for p in parts}) > 1
-        split: FoldSplit = (
-            "collections" if self.loco and many else "documents" if self.doc_folds else "queries"
-        )
+        split = "collections" if self.loco and many else "documents" if self.doc_folds else "queries"
         sel = select_trees(ts, qrels, self.params, split_by=split)
         model = fit_trees(ts, self.params, sel.chosen)
         info = {

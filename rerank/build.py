@@ -15,7 +15,7 @@ from ragsearch.rerank.errors import FeatureMismatchError, TrainingDataError
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
 from ragsearch.rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
-from ragsearch.rerank.selection import TreeSelection, cross_validate, select_trees, selection_record, split_of
+from ragsearch.rerank.selection import TreeSelection, cross_validate, select_trees, selection_record
 from ragsearch.rerank.train import FittedRanker, TrainParams, fit_trees, holdout, ndcg10
 from ragsearch.retrieval.searcher import Retriever
 
@@ -126,7 +126,7 @@ def train_ltr(
         dev_name, dev_split = dev.split, dev
     if dev_ts.n_rows == 0:
         raise TrainingDataError("the dev set must hold at least one query with candidates")
-    selection = select_trees(train_ts, train.qrels, params, split_by=split_of(params))
+    selection = select_trees(train_ts, train.qrels, params)
     model = fit_trees(train_ts, params, selection.chosen)
     dev_qrels = {q: dev_split.qrels[q] for q in dev_ts.qids}
     dev_ndcg = ndcg10(dev_ts, model.predict(dev_ts.features), dev_qrels)

@@ -32,7 +32,7 @@ from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.extract import FeatureLogger
 from ragsearch.rerank.features import FEATURE_NAMES, FEATURES_VERSION
 from ragsearch.rerank.registry import ModelManifest, ModelRegistry, now_utc, versions_of_libraries
-from ragsearch.rerank.selection import FoldSplit, select_trees, selection_record
+from ragsearch.rerank.selection import select_trees, selection_record
 from ragsearch.rerank.train import TrainParams, fit_trees, holdout, ndcg10
 from ragsearch.retrieval.searcher import Retriever
 
@@ -64,13 +64,14 @@ def train_many(
     holdout_fraction: float = 0.2,
     promote_if_better: bool = False,
     progress: ProgressFactory | None = None,
-    split_by: FoldSplit = "collections",
+    split_by: str | None = "collections",
 ) -> TrainOutcome:
     """Train one model on every source's judged queries, each collection weighted the same; register it.
 
     `split_by` "collections": the number of trees is chosen by leave-one-collection-out CV (a model of
     several collections is for collections it has not seen: it keeps the trees that help there, often
-    none); "queries" or "documents": by K-fold CV over the combined queries, as for one collection."""
+    none); None: by `params.tree_split` ("queries" or "documents") over the combined queries, as for one
+    collection."""
     names = [s.name for s in sources]
     if len(sources) < 2 or len(set(names)) != len(names):
         raise TrainingDataError(f"many-collection training needs two or more distinct indexes, got {names}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,8 +23,8 @@ from ragsearch.rerank.dataset import SOURCE_SEP, TrainingSet
 from ragsearch.rerank.errors import TrainingDataError
 from ragsearch.rerank.train import TrainParams, fit_trees, folds, ndcg10, prior
 
-FoldSplit = Literal["queries", "documents", "collections"]
-FOLD_SPLITS: tuple[FoldSplit, ...] = ("queries", "documents", "collections")
+FOLD_SPLITS = ("queries", "documents", "collections")
+"""What the folds that choose the trees leave out (`select_trees`)."""
 
 TREE_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 700, 1000)
 SELECTION_EPSILON = 1e-3
@@ -57,7 +57,7 @@ class TreeSelection:
     chosen: int
     folds: int
     seconds: float
-    split_by: FoldSplit = "queries"
+    split_by: str = "queries"
     """What the folds split: queries, document-disjoint groups of queries, or collections (`FOLD_SPLITS`)."""
 
     @property
@@ -146,25 +146,17 @@ def document_folds(qids: tuple[str, ...], qrels: Qrels, k: int) -> list[list[str
     return [sorted(f, key=order.__getitem__) for f in out]
 
 
-def split_of(params: TrainParams) -> FoldSplit:
-    """`params.tree_split` checked: "queries" or "documents" (collections are many-collection training's)."""
-    if params.tree_split == "queries":
-        return "queries"
-    if params.tree_split == "documents":
-        return "documents"
-    raise TrainingDataError(f"tree_split {params.tree_split!r}: one of queries, documents")
-
-
 def select_trees(
-    ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None, split_by: FoldSplit = "queries"
+    ts: TrainingSet, qrels: Qrels, params: TrainParams, k: int | None = None, split_by: str | None = None
 ) -> TreeSelection:
     """Choose the number of trees by K-fold CV over `ts`'s queries (K: `params.tree_folds`, at most one
     fold a query). Zero trees is a candidate only when there is a prior to rank by (`prior_weight` > 0).
 
-    `split_by`: "queries" (folds of queries); "documents" (K folds of queries that share no relevant
+    `split_by` (default `params.tree_split`): "queries" (folds of queries); "documents" (K folds of queries that share no relevant
     document: the trees kept are those that help on documents the model never saw judged); "collections"
     (a many-collection set: one fold per collection, left out in turn: the trees that help on a collection
     the model did not see, what a model meant to travel is for)."""
+    split_by = split_by or params.tree_split
     if split_by not in FOLD_SPLITS:
         raise TrainingDataError(f"tree selection split {split_by!r}: one of {', '.join(FOLD_SPLITS)}")
     if int(ts.labels.max(initial=0)) <= 0:
@@ -184,8 +176,6 @@ def select_trees(
                 f"choosing the number of trees needs at least 2 training queries, got {k}"
             )
         held_out = folds(ts.qids, k) if split_by == "queries" else document_folds(ts.qids, qrels, k)
-        if len(held_out) < 2:
-            raise TrainingDataError("every training query shares a relevant document: no two folds apart")
     k = len(held_out)
     t0 = time.perf_counter()
     grid = tree_grid(params.num_boost_round, zero=params.prior_weight > 0)
@@ -230,7 +220,7 @@ def cross_validate(ts: TrainingSet, qrels: Qrels, k: int, params: TrainParams) -
     best, seconds = [], 0.0
     for test_q in folds(ts.qids, k):
         rest = ts.subset([q for q in ts.qids if q not in set(test_q)])
-        sel = select_trees(rest, qrels, params, split_by=split_of(params))
+        sel = select_trees(rest, qrels, params)
         model = fit_trees(rest, params, sel.chosen)
         best.append(model.best_iteration)
         seconds += sel.seconds + model.seconds

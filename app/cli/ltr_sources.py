@@ -21,7 +21,6 @@ from ragsearch.eval.data import JudgedSplit, load_split, splits
 from ragsearch.eval.judgment_store import JudgmentStore
 from ragsearch.eval.judgments import training_split
 from ragsearch.rerank.many import TrainingSource, source_weights, train_many
-from ragsearch.rerank.selection import split_of
 from ragsearch.rerank.train import TrainParams
 from ragsearch.retrieval.errors import InvalidInputError
 
@@ -66,7 +65,7 @@ def train_sources(
         with progress_bar("train", None) as bar:
             outcome = train_many(
                 sources, make_registry(s), params, s.rerank.holdout_fraction, promote_if_better,
-                progress_steps(bar), split_by="collections" if trees_by == "collections" else split_of(params),
+                progress_steps(bar), split_by="collections" if trees_by == "collections" else None,
             )  # fmt: skip
     m = outcome.manifest
     if as_json:
