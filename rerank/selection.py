@@ -5,6 +5,10 @@ Each fold's model is trained on the other folds from the fused-score prior (Ligh
 nDCG@10 is measured against their full judgments. The chosen count is the fewest trees whose mean over
 folds is within `SELECTION_EPSILON` of the best mean. Zero trees is the fused ranking itself: when no
 number of trees beats it in CV, the model keeps no trees and serves the fused order.
+
+Leaving one collection out, the count is chosen on the worst left-out collection's gain instead of the mean:
+a model of several collections is for collections it has not seen, and a mean lets a gain on one pay for a
+loss on another. Trees are kept only when they help every collection left out.
 """
 
 from __future__ import annotations
@@ -44,9 +48,15 @@ class CurvePoint:
     trees: int
     mean: float
     std: float
+    worst: float | None = None
+    """Leaving one collection out: the smallest gain over the curve's first point (zero trees) among the
+    left-out collections; None for other splits."""
 
     def to_dict(self) -> dict[str, float]:
-        return {"trees": self.trees, "mean": round(self.mean, 6), "std": round(self.std, 6)}
+        out = {"trees": self.trees, "mean": round(self.mean, 6), "std": round(self.std, 6)}
+        if self.worst is not None:
+            out["worst_gain"] = round(self.worst, 6)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,8 @@ class TreeSelection:
 
     @property
     def message(self) -> str:
+        if self.split_by == "collections":
+            return self._worst_message()
         if self.fallback_to_fused:
             return (
                 f"no number of trees beat the fused score in {self.how} "
@@ -84,11 +96,27 @@ class TreeSelection:
         versus = f" (fused score alone: {base.mean:.4f})" if base else ""
         return f"{self.chosen} trees chosen by {self.how}: nDCG@10 {best.mean:.4f}{versus}"
 
+    def _worst_message(self) -> str:
+        top = max(self.curve, key=lambda p: p.worst or 0.0)
+        if self.fallback_to_fused:
+            return (
+                f"no number of trees helped every left-out collection in {self.how} (the worst one gained at "
+                f"most {top.worst or 0.0:+.4f} nDCG@10, at {top.trees} trees): the model keeps no trees and "
+                "serves the fused ranking"
+            )
+        best = next(p for p in self.curve if p.trees == self.chosen)
+        return (
+            f"{self.chosen} trees chosen by {self.how}: every left-out collection gains at least "
+            f"{best.worst or 0.0:+.4f} nDCG@10 over the fused score (mean nDCG@10 {best.mean:.4f})"
+        )
+
 
 def choose(curve: tuple[CurvePoint, ...], epsilon: float = SELECTION_EPSILON) -> int:
-    """The fewest trees whose mean is within `epsilon` of the best mean."""
-    best = max(p.mean for p in curve)
-    return min(p.trees for p in curve if p.mean >= best - epsilon)
+    """The fewest trees whose mean is within `epsilon` of the best mean (or, where the curve has them,
+    whose worst fold's gain is within `epsilon` of the best worst gain)."""
+    value = [p.mean if p.worst is None else p.worst for p in curve]
+    best = max(value)
+    return min(p.trees for p, v in zip(curve, value, strict=True) if v >= best - epsilon)
 
 
 def fold_curve(
@@ -154,8 +182,8 @@ def select_trees(
 
     `split_by` (default `params.tree_split`): "queries" (folds of queries); "documents" (K folds of queries that share no relevant
     document: the trees kept are those that help on documents the model never saw judged); "collections"
-    (a many-collection set: one fold per collection, left out in turn: the trees that help on a collection
-    the model did not see, what a model meant to travel is for)."""
+    (a many-collection set: one fold per collection, left out in turn: the trees that help on every
+    collection the model did not see, chosen on the worst one's gain, what a model meant to travel is for)."""
     split_by = split_by or params.tree_split
     if split_by not in FOLD_SPLITS:
         raise TrainingDataError(f"tree selection split {split_by!r}: one of {', '.join(FOLD_SPLITS)}")
@@ -184,9 +212,10 @@ def select_trees(
         rest = [q for q in ts.qids if q not in set(held_q)]
         per_fold.append(fold_curve(ts.subset(rest), ts.subset(held_q), qrels, params, grid))
     values = np.asarray(per_fold, dtype=np.float64)
+    worst = (values - values[:, :1]).min(axis=0).tolist() if split_by == "collections" else [None] * len(grid)
     curve = tuple(
-        CurvePoint(t, float(m), float(s))
-        for t, m, s in zip(grid, values.mean(axis=0), values.std(axis=0), strict=True)
+        CurvePoint(t, float(m), float(s), w)
+        for t, m, s, w in zip(grid, values.mean(axis=0), values.std(axis=0), worst, strict=True)
     )
     return TreeSelection(curve, choose(curve), k, time.perf_counter() - t0, split_by)
 

@@ -21,11 +21,13 @@ from ragsearch.rerank.ltr import LtrReranker
 from ragsearch.rerank.registry import ModelRegistry
 from ragsearch.rerank.selection import (
     CurvePoint,
+    TreeSelection,
     choose,
     collection_folds,
     document_folds,
     fold_curve,
     select_trees,
+    selection_record,
 )
 from ragsearch.retrieval.searcher import Retriever
 from tests.rerank.conftest import PARAMS
@@ -101,6 +103,28 @@ def test_choose_prefers_fewer_trees_within_epsilon() -> None:
     assert choose((CurvePoint(0, 0.4, 0.0), CurvePoint(5, 0.45, 0.0), CurvePoint(9, 0.45, 0.0))) == 5
 
 
+def test_choose_on_the_worst_collection_keeps_no_trees_that_lose_one() -> None:
+    """Leaving one collection out: trees that raise the mean but lose on one collection are not kept."""
+    curve = (
+        CurvePoint(0, 0.50, 0.20, 0.0),
+        CurvePoint(15, 0.52, 0.18, -0.002),
+        CurvePoint(40, 0.53, 0.2, -0.01),
+    )
+    assert choose(curve) == 0
+    sel = TreeSelection(curve, choose(curve), 2, 0.0, "collections")
+    assert sel.fallback_to_fused and "no number of trees helped every left-out collection" in sel.message
+    helps = (
+        CurvePoint(0, 0.5, 0.2, 0.0),
+        CurvePoint(10, 0.51, 0.2, 0.004),
+        CurvePoint(20, 0.52, 0.2, 0.0045),
+    )
+    assert choose(helps) == 10  # the fewest trees within the epsilon of the best worst gain
+    assert (
+        "every left-out collection gains at least +0.0040"
+        in TreeSelection(helps, 10, 2, 0.0, "collections").message
+    )
+
+
 def test_manifests_written_before_tree_selection_still_load(
     ltr_env: tuple[Retriever, Path], scifact_ltr_slice: Path, tmp_path: Path
 ) -> None:
@@ -144,6 +168,12 @@ def test_leave_one_collection_out_holds_out_each_collection_whole(
                             ([*collection_folds(both.qids)[0]], collection_folds(both.qids)[1]))
     ]  # fmt: skip
     assert [p.mean for p in sel.curve] == pytest.approx(np.mean(left_out, axis=0).tolist(), abs=1e-12)
+    # the count is chosen on the worst left-out collection's gain over the fused score (zero trees)
+    gains = np.asarray(left_out) - np.asarray(left_out)[:, :1]
+    assert [p.worst for p in sel.curve] == pytest.approx(gains.min(axis=0).tolist(), abs=1e-12)
+    best = gains.min(axis=0).max()
+    assert sel.chosen == min(t for t, g in zip(grid, gains.min(axis=0), strict=True) if g >= best - 1e-3)
+    assert all(p.get("worst_gain") is not None for p in selection_record(sel)["cv_curve"])
     assert select_trees(both, qrels, FAST).curve != sel.curve  # five folds of queries measure otherwise
     with pytest.raises(TrainingDataError, match="at least 2 collections"):
         select_trees(ts, split.qrels, FAST, split_by="collections")
