@@ -97,8 +97,9 @@ class TreeSelection:
         return f"{self.chosen} trees chosen by {self.how}: nDCG@10 {best.mean:.4f}{versus}"
 
     def _worst_message(self) -> str:
-        top = max(self.curve, key=lambda p: p.worst or 0.0)
         if self.fallback_to_fused:
+            # the best of the counts with trees (zero trees gains nothing by definition)
+            top = max((p for p in self.curve if p.trees > 0), key=lambda p: p.worst or 0.0)
             return (
                 f"no number of trees helped every left-out collection in {self.how} (the worst one gained at "
                 f"most {top.worst or 0.0:+.4f} nDCG@10, at {top.trees} trees): the model keeps no trees and "
